@@ -1,0 +1,5 @@
+//! Storage: maps pieces to files, positional reads and writes, piece hashing and resume data (blocking IO).
+//!
+//! Status: not implemented yet; this crate is a placeholder in the workspace so the crate graph is fixed
+//! from the start. See the project's `ARCHITECTURE.md` and open issues for what it will hold.
+#![warn(missing_docs)]
