@@ -42,6 +42,8 @@ pub fn run(args: &[String]) -> Result<()> {
             "-malloc_limit_mb=64".into(),
             "-timeout=1".into(),
         ]);
+        // AddressSanitizer's quarantine of freed memory alone would approach the 512 MiB RSS limit.
+        fuzz.env("ASAN_OPTIONS", "quarantine_size_mb=32");
         step(&format!("fuzz {target} for {seconds} s"), fuzz)?;
     }
     Ok(())

@@ -5,54 +5,57 @@
 
 use crate::error::{DecodeError, ErrorKind};
 
-/// A cursor over bencoded input.
+/// A cursor over bencoded input: the unread rest of it, a slice that shrinks from the front.
 #[derive(Debug, Clone)]
 pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    input: &'a [u8],
+    rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+    pub(crate) fn new(input: &'a [u8]) -> Self {
+        Self { input, rest: input }
     }
 
+    /// The offset of the next unread byte.
     pub(crate) fn pos(&self) -> usize {
-        self.pos
+        self.input.len() - self.rest.len()
     }
 
     pub(crate) fn input(&self) -> &'a [u8] {
-        self.buf
+        self.input
     }
 
+    #[cold]
     pub(crate) fn err(&self, kind: ErrorKind) -> DecodeError {
-        DecodeError::new(kind, self.pos)
+        DecodeError::new(kind, self.pos())
     }
 
     /// The next byte without consuming it.
     #[inline]
     pub(crate) fn peek(&self) -> Result<u8, DecodeError> {
-        match self.buf.get(self.pos) {
+        match self.rest.first() {
             Some(&b) => Ok(b),
             None => Err(self.err(ErrorKind::UnexpectedEof)),
         }
     }
 
+    /// Consumes the byte [`peek`](Self::peek) returned.
     #[inline]
     pub(crate) fn bump(&mut self) {
-        self.pos += 1;
+        self.rest = self.rest.get(1..).unwrap_or_default();
     }
 
     /// Parses `i<digits>e` starting at the `i`.
     #[inline]
     pub(crate) fn int(&mut self) -> Result<i64, DecodeError> {
-        debug_assert_eq!(self.buf.get(self.pos), Some(&b'i'));
-        self.pos += 1;
-        let negative = self.buf.get(self.pos) == Some(&b'-');
+        debug_assert_eq!(self.rest.first(), Some(&b'i'));
+        self.bump();
+        let negative = self.rest.first() == Some(&b'-');
         if negative {
-            self.pos += 1;
+            self.bump();
         }
-        let start = self.pos;
+        let start = self.pos();
         let magnitude = self.digits(b'e')?;
         if negative && magnitude == 0 {
             return Err(DecodeError::new(ErrorKind::NegativeZero, start));
@@ -69,24 +72,22 @@ impl<'a> Reader<'a> {
     /// Parses `<len>:<bytes>` starting at the first digit and returns the bytes.
     #[inline]
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let start = self.pos;
+        let start = self.pos();
         let len = self.digits(b':')?;
-        let remaining = self.buf.len() - self.pos;
         // Checked before anything is touched: the length is the peer's claim, not a fact.
-        if len > remaining as u64 {
-            return Err(DecodeError::new(ErrorKind::LengthPastEnd(len), start));
+        match usize::try_from(len).ok().and_then(|len| self.rest.split_at_checked(len)) {
+            Some((bytes, rest)) => {
+                self.rest = rest;
+                Ok(bytes)
+            }
+            None => Err(DecodeError::new(ErrorKind::LengthPastEnd(len), start)),
         }
-        let end = self.pos + len as usize;
-        let bytes = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(bytes)
     }
 
     /// Parses decimal digits up to and including `terminator`, rejecting leading zeros and overflow.
     #[inline]
     fn digits(&mut self, terminator: u8) -> Result<u64, DecodeError> {
-        let start = self.pos;
-        let rest = &self.buf[start..];
+        let rest = self.rest;
         // Up to 19 digits cannot overflow a u64, so the common case needs no overflow checks.
         let mut value: u64 = 0;
         let mut len = 0;
@@ -98,20 +99,18 @@ impl<'a> Reader<'a> {
             value = value * 10 + u64::from(digit);
             len += 1;
         }
+        let leading_zero = len > 1 && rest.first() == Some(&b'0');
         match rest.get(len) {
-            Some(&b) if b == terminator && len > 0 => {
-                // BEP 3: no leading zeros (a lone `0` is fine).
-                if len > 1 && rest[0] == b'0' {
-                    return Err(DecodeError::new(ErrorKind::LeadingZero, start));
-                }
-                self.pos = start + len + 1;
+            Some(&b) if b == terminator && len > 0 && !leading_zero => {
+                self.rest = rest.get(len + 1..).unwrap_or_default();
                 Ok(value)
             }
-            Some(_) if len > 1 && rest[0] == b'0' => Err(DecodeError::new(ErrorKind::LeadingZero, start)),
-            Some(b'0'..=b'9') => Err(DecodeError::new(ErrorKind::IntegerOverflow, start)),
-            Some(&b) if b == terminator => Err(DecodeError::new(ErrorKind::MissingDigits, start)),
-            Some(&b) => Err(DecodeError::new(ErrorKind::UnexpectedByte(b), start + len)),
-            None => Err(DecodeError::new(ErrorKind::UnexpectedEof, start + len)),
+            // BEP 3: no leading zeros (a lone `0` is fine).
+            Some(_) if leading_zero => Err(self.err(ErrorKind::LeadingZero)),
+            Some(b'0'..=b'9') => Err(self.err(ErrorKind::IntegerOverflow)),
+            Some(&b) if b == terminator => Err(self.err(ErrorKind::MissingDigits)),
+            Some(&b) => Err(DecodeError::new(ErrorKind::UnexpectedByte(b), self.pos() + len)),
+            None => Err(DecodeError::new(ErrorKind::UnexpectedEof, self.pos() + len)),
         }
     }
 }
