@@ -19,9 +19,15 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// shoal-bencode against bendy, librqbit-bencode and serde_bencode on a 10,000-file torrent.
 fn bencode() -> Result<()> {
-    step("bencode benchmark", cargo(&["bench", "--package", "shoal-bencode", "--bench", "decode"]))?;
+    step(
+        "bencode benchmark",
+        cargo(&["bench", "--package", "shoal-bencode", "--bench", "decode"]),
+    )?;
     let contests = [
-        ("generic", &["bendy", "librqbit-bencode", "serde_bencode"][..]),
+        (
+            "generic",
+            &["bendy", "librqbit-bencode", "serde_bencode"][..],
+        ),
         ("typed", &["librqbit-bencode", "serde_bencode"][..]),
     ];
     println!();
@@ -29,7 +35,10 @@ fn bencode() -> Result<()> {
         let ours = estimate(contest, "shoal")?;
         for rival in rivals {
             let theirs = estimate(contest, rival)?;
-            println!("bencode decode ratio shoal/{rival} {contest}: {:.2}", ours / theirs);
+            println!(
+                "bencode decode ratio shoal/{rival} {contest}: {:.2}",
+                ours / theirs
+            );
         }
     }
     Ok(())
@@ -37,21 +46,37 @@ fn bencode() -> Result<()> {
 
 /// Block picks per second with 100,000 pieces and 200 peers.
 fn picker() -> Result<()> {
-    step("picker benchmark", cargo(&["bench", "--package", "shoal-picker", "--bench", "picker"]))?;
+    step(
+        "picker benchmark",
+        cargo(&["bench", "--package", "shoal-picker", "--bench", "picker"]),
+    )?;
     println!();
     for entry in std::fs::read_dir("target/criterion").context("reading criterion's results")? {
         let group = entry?.path();
-        let Some(name) = group.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+        let Some(name) = group
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
         if !name.starts_with("picker") {
             continue;
         }
         for function in std::fs::read_dir(&group)? {
             let function = function?.path();
-            let Ok(benchmark) = read_json(&function.join("new/benchmark.json")) else { continue };
-            let Some(blocks) = benchmark["throughput"]["Elements"].as_u64() else { continue };
+            let Ok(benchmark) = read_json(&function.join("new/benchmark.json")) else {
+                continue;
+            };
+            let Some(blocks) = benchmark["throughput"]["Elements"].as_u64() else {
+                continue;
+            };
             let nanos = mean_nanos(&function)?;
             let id = benchmark["full_id"].as_str().unwrap_or(&name).to_owned();
-            println!("picker {id}: {:.0} block picks/s", blocks as f64 / (nanos * 1e-9));
+            println!(
+                "picker {id}: {:.0} block picks/s",
+                blocks as f64 / (nanos * 1e-9)
+            );
         }
     }
     Ok(())
@@ -70,6 +95,7 @@ fn mean_nanos(dir: &Path) -> Result<f64> {
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }

@@ -15,7 +15,9 @@ pub fn run(args: &[String]) -> Result<()> {
         match arg.as_str() {
             "--seconds" => {
                 let value = args.next().context("--seconds needs a number")?;
-                seconds = value.parse().with_context(|| format!("--seconds {value:?}"))?;
+                seconds = value
+                    .parse()
+                    .with_context(|| format!("--seconds {value:?}"))?;
             }
             "--all" => all = true,
             target => targets.push(target.to_owned()),
@@ -27,7 +29,10 @@ pub fn run(args: &[String]) -> Result<()> {
         targets = known.clone();
     }
     if targets.is_empty() {
-        bail!("usage: cargo xtask fuzz <target>|--all [--seconds N]; targets: {}", known.join(", "));
+        bail!(
+            "usage: cargo xtask fuzz <target>|--all [--seconds N]; targets: {}",
+            known.join(", ")
+        );
     }
     for target in &targets {
         if !known.contains(target) {
@@ -36,12 +41,13 @@ pub fn run(args: &[String]) -> Result<()> {
         let corpus = format!("fuzz/corpus/{target}");
         std::fs::create_dir_all(&corpus)?;
         let mut fuzz = nightly();
-        fuzz.args(["fuzz", "run", "--fuzz-dir", "fuzz", target, &corpus, "--"]).args([
-            format!("-max_total_time={seconds}"),
-            "-rss_limit_mb=512".into(),
-            "-malloc_limit_mb=64".into(),
-            "-timeout=1".into(),
-        ]);
+        fuzz.args(["fuzz", "run", "--fuzz-dir", "fuzz", target, &corpus, "--"])
+            .args([
+                format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=512".into(),
+                "-malloc_limit_mb=64".into(),
+                "-timeout=1".into(),
+            ]);
         // AddressSanitizer's quarantine of freed memory alone would approach the 512 MiB RSS limit.
         fuzz.env("ASAN_OPTIONS", "quarantine_size_mb=32");
         step(&format!("fuzz {target} for {seconds} s"), fuzz)?;
@@ -51,11 +57,20 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// The fuzz targets, from `cargo fuzz list`.
 fn list() -> Result<Vec<String>> {
-    let out = nightly().args(["fuzz", "list", "--fuzz-dir", "fuzz"]).output().context("running cargo fuzz list")?;
+    let out = nightly()
+        .args(["fuzz", "list", "--fuzz-dir", "fuzz"])
+        .output()
+        .context("running cargo fuzz list")?;
     if !out.status.success() {
-        bail!("cargo fuzz list failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cargo fuzz list failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
 
 fn nightly() -> Command {
@@ -67,7 +82,10 @@ fn nightly() -> Command {
 }
 
 fn ensure_cargo_fuzz() -> Result<()> {
-    let installed = nightly().args(["fuzz", "--version"]).output().is_ok_and(|out| out.status.success());
+    let installed = nightly()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
     if !installed {
         step("install cargo-fuzz", {
             let mut install = Command::new("cargo");

@@ -16,7 +16,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci | test | interop | bench <name> | fuzz <target>|--all [--seconds N]>";
+const USAGE: &str =
+    "usage: cargo xtask <ci | test | interop | bench <name> | fuzz <target>|--all [--seconds N]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,7 +43,17 @@ fn main() -> Result<()> {
 fn ci() -> Result<()> {
     packages::ensure()?;
     step("format", cargo(&["fmt", "--all", "--", "--check"]))?;
-    step("clippy", cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    step(
+        "clippy",
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     // Unit, integration and doc tests, including the interop tests (named `interop_*`) and the replay of
     // every committed fuzz corpus, which are ordinary tests.
     step("tests", cargo(&["test", "--workspace", "--all-targets"]))?;
@@ -61,12 +72,18 @@ fn test() -> Result<()> {
 /// The tests that run real BitTorrent programs (libtorrent, Transmission, aria2, opentracker) on loopback.
 fn interop() -> Result<()> {
     packages::ensure()?;
-    step("interop tests", cargo(&["test", "--workspace", "--all-targets", "--", "interop_"]))
+    step(
+        "interop tests",
+        cargo(&["test", "--workspace", "--all-targets", "--", "interop_"]),
+    )
 }
 
 /// The workspace root (this crate's parent directory).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn cargo(args: &[&str]) -> Command {
@@ -78,7 +95,9 @@ fn cargo(args: &[&str]) -> Command {
 /// Runs one named step, echoing it, and fails with its name if it fails.
 fn step(name: &str, mut command: Command) -> Result<()> {
     println!("\n=== xtask: {name}: {command:?}");
-    let status = command.status().with_context(|| format!("starting {name}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {name}"))?;
     if !status.success() {
         bail!("{name} failed ({status})");
     }

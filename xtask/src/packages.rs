@@ -43,8 +43,11 @@ impl Check {
 
 /// Installs what is missing (as root), or stops with the command to run.
 pub fn ensure() -> Result<()> {
-    let missing: Vec<&str> =
-        PACKAGES.iter().filter(|(_, check)| !check.passes()).map(|(package, _)| *package).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, check)| !check.passes())
+        .map(|(package, _)| *package)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -60,13 +63,18 @@ pub fn ensure() -> Result<()> {
     let mut install = apt(&["install", "-y", "--no-install-recommends"]);
     install.args(&missing);
     crate::step("apt-get install", install)?;
-    let still: Vec<&str> =
-        PACKAGES.iter().filter(|(_, check)| !check.passes()).map(|(package, _)| *package).collect();
+    let still: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, check)| !check.passes())
+        .map(|(package, _)| *package)
+        .collect();
     if !still.is_empty() {
         bail!("installed, but still not usable: {}", still.join(" "));
     }
     // Debian starts transmission-daemon as a service on install; the tests run their own instances.
-    let _ = Command::new("sh").args(["-c", "service transmission-daemon stop >/dev/null 2>&1"]).status();
+    let _ = Command::new("sh")
+        .args(["-c", "service transmission-daemon stop >/dev/null 2>&1"])
+        .status();
     Ok(())
 }
 
@@ -77,5 +85,8 @@ fn apt(args: &[&str]) -> Command {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
 }

@@ -34,7 +34,14 @@ fn large_torrent() -> Vec<u8> {
 
     use shoal_bencode::OwnedValue as V;
     let bytes = |s: &str| V::Bytes(s.as_bytes().to_vec());
-    let dict = |entries: Vec<(&str, V)>| V::Dict(entries.into_iter().map(|(k, v)| (k.as_bytes().to_vec(), v)).collect());
+    let dict = |entries: Vec<(&str, V)>| {
+        V::Dict(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v))
+                .collect(),
+        )
+    };
     let file_list = files
         .into_iter()
         .map(|(length, path)| {
@@ -51,7 +58,10 @@ fn large_torrent() -> Vec<u8> {
         ("pieces", V::Bytes(pieces)),
     ]);
     dict(vec![
-        ("announce", bytes("http://tracker.example.org:6969/announce")),
+        (
+            "announce",
+            bytes("http://tracker.example.org:6969/announce"),
+        ),
         (
             "announce-list",
             V::List(vec![
@@ -59,7 +69,10 @@ fn large_torrent() -> Vec<u8> {
                 V::List(vec![bytes("udp://tracker.example.net:1337/announce")]),
             ]),
         ),
-        ("comment", bytes("A large multi-file torrent for benchmarks")),
+        (
+            "comment",
+            bytes("A large multi-file torrent for benchmarks"),
+        ),
         ("created by", bytes("shoal bench")),
         ("creation date", V::Int(1_700_000_000)),
         ("info", info),
@@ -145,18 +158,48 @@ fn files_in(torrent: &Torrent<'_>) -> usize {
 fn benches(c: &mut Criterion) {
     let input = large_torrent();
     let input = input.as_slice();
-    assert!((1_500_000..1_800_000).contains(&input.len()), "torrent is {} bytes", input.len());
+    assert!(
+        (1_500_000..1_800_000).contains(&input.len()),
+        "torrent is {} bytes",
+        input.len()
+    );
 
     // Every contestant must actually decode the input before it is timed.
     let ours = shoal_bencode::decode(input).unwrap();
-    assert_eq!(ours.get(b"info").unwrap().get(b"files").unwrap().as_list().unwrap().len(), 10_000);
-    assert_eq!(files_in(&shoal_bencode::from_bytes::<Torrent<'_>>(input).unwrap()), 10_000);
-    assert_eq!(files_in(&librqbit_bencode::from_bytes::<Torrent<'_>>(input).unwrap()), 10_000);
-    assert_eq!(serde_bencode::from_bytes::<OwnedTorrent>(input).unwrap().info.files.len(), 10_000);
+    assert_eq!(
+        ours.get(b"info")
+            .unwrap()
+            .get(b"files")
+            .unwrap()
+            .as_list()
+            .unwrap()
+            .len(),
+        10_000
+    );
+    assert_eq!(
+        files_in(&shoal_bencode::from_bytes::<Torrent<'_>>(input).unwrap()),
+        10_000
+    );
+    assert_eq!(
+        files_in(&librqbit_bencode::from_bytes::<Torrent<'_>>(input).unwrap()),
+        10_000
+    );
+    assert_eq!(
+        serde_bencode::from_bytes::<OwnedTorrent>(input)
+            .unwrap()
+            .info
+            .files
+            .len(),
+        10_000
+    );
 
     let mut generic = c.benchmark_group("generic");
-    generic.measurement_time(Duration::from_secs(4)).sample_size(60);
-    generic.bench_function("shoal", |b| b.iter(|| shoal_bencode::decode(black_box(input)).unwrap()));
+    generic
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(60);
+    generic.bench_function("shoal", |b| {
+        b.iter(|| shoal_bencode::decode(black_box(input)).unwrap())
+    });
     generic.bench_function("bendy", |b| {
         b.iter(|| {
             use bendy::decoding::FromBencode;
@@ -167,17 +210,24 @@ fn benches(c: &mut Criterion) {
     });
     generic.bench_function("librqbit-bencode", |b| {
         b.iter(|| {
-            librqbit_bencode::dyn_from_bytes::<librqbit_bencode::ByteBuf<'_>>(black_box(input)).unwrap()
+            librqbit_bencode::dyn_from_bytes::<librqbit_bencode::ByteBuf<'_>>(black_box(input))
+                .unwrap()
         })
     });
     generic.bench_function("serde_bencode", |b| {
-        b.iter(|| serde_bencode::from_bytes::<serde_bencode::value::Value>(black_box(input)).unwrap())
+        b.iter(|| {
+            serde_bencode::from_bytes::<serde_bencode::value::Value>(black_box(input)).unwrap()
+        })
     });
     generic.finish();
 
     let mut typed = c.benchmark_group("typed");
-    typed.measurement_time(Duration::from_secs(4)).sample_size(60);
-    typed.bench_function("shoal", |b| b.iter(|| shoal_bencode::from_bytes::<Torrent<'_>>(black_box(input)).unwrap()));
+    typed
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(60);
+    typed.bench_function("shoal", |b| {
+        b.iter(|| shoal_bencode::from_bytes::<Torrent<'_>>(black_box(input)).unwrap())
+    });
     typed.bench_function("librqbit-bencode", |b| {
         b.iter(|| librqbit_bencode::from_bytes::<Torrent<'_>>(black_box(input)).unwrap())
     });

@@ -281,7 +281,11 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DecodeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -327,7 +331,9 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         if self.reader.peek()? == b'i' {
             self.count()?;
             let value = self.reader.int()?;
-            return visitor.visit_i64(value).map_err(|e: DecodeError| e.or_at(start));
+            return visitor
+                .visit_i64(value)
+                .map_err(|e: DecodeError| e.or_at(start));
         }
         self.deserialize_any(visitor)
     }

@@ -161,7 +161,10 @@ impl<'a> Builder<'a> {
     #[inline]
     fn push(&mut self, value: Value<'a>, in_dict: bool) {
         if in_dict {
-            let key = self.keys.pop().expect("walk reports a key before each entry's value");
+            let key = self
+                .keys
+                .pop()
+                .expect("walk reports a key before each entry's value");
             self.entries.push((key, value));
         } else {
             self.values.push(value);
@@ -193,7 +196,11 @@ impl<'a> Sink<'a> for Builder<'a> {
 
     #[inline]
     fn open(&mut self, is_dict: bool) {
-        self.bases.push(if is_dict { self.entries.len() } else { self.values.len() });
+        self.bases.push(if is_dict {
+            self.entries.len()
+        } else {
+            self.values.len()
+        });
     }
 
     #[inline]
@@ -233,7 +240,10 @@ fn walk<'a, S: Sink<'a>>(
         let start = reader.pos();
         tokens += 1;
         if tokens > options.max_tokens {
-            return Err(DecodeError::new(ErrorKind::TokenLimit(options.max_tokens), start));
+            return Err(DecodeError::new(
+                ErrorKind::TokenLimit(options.max_tokens),
+                start,
+            ));
         }
         match reader.peek()? {
             b'i' => {
@@ -250,7 +260,11 @@ fn walk<'a, S: Sink<'a>>(
                 }
                 reader.bump();
                 let is_dict = byte == b'd';
-                stack.push(Frame { start, is_dict, last_key: None });
+                stack.push(Frame {
+                    start,
+                    is_dict,
+                    last_key: None,
+                });
                 sink.open(is_dict);
             }
             other => return Err(reader.err(ErrorKind::UnexpectedByte(other))),
@@ -309,8 +323,16 @@ struct FrameStack<'a> {
 
 impl<'a> FrameStack<'a> {
     fn new() -> Self {
-        let empty = Frame { start: 0, is_dict: false, last_key: None };
-        Self { inline: [empty; INLINE_FRAMES], len: 0, spill: Vec::new() }
+        let empty = Frame {
+            start: 0,
+            is_dict: false,
+            last_key: None,
+        };
+        Self {
+            inline: [empty; INLINE_FRAMES],
+            len: 0,
+            spill: Vec::new(),
+        }
     }
 
     #[inline]
@@ -340,6 +362,10 @@ impl<'a> FrameStack<'a> {
     #[inline]
     fn last_mut(&mut self) -> Option<&mut Frame<'a>> {
         let top = self.len.checked_sub(1)?;
-        if top < INLINE_FRAMES { self.inline.get_mut(top) } else { self.spill.last_mut() }
+        if top < INLINE_FRAMES {
+            self.inline.get_mut(top)
+        } else {
+            self.spill.last_mut()
+        }
     }
 }

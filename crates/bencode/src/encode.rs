@@ -38,7 +38,7 @@ pub fn encode_into(value: &Value<'_>, out: &mut Vec<u8>) {
                 }
             } else {
                 let mut sorted: Vec<&(&[u8], Value<'_>)> = entries.iter().collect();
-                sorted.sort_by(|(a, _), (b, _)| a.cmp(b)); // stable: the first of equal keys stays first
+                sorted.sort_by_key(|(key, _)| *key); // stable: the first of equal keys stays first
                 sorted.dedup_by(|(a, _), (b, _)| a == b);
                 for (key, value) in sorted {
                     write_bytes(out, key);

@@ -75,7 +75,10 @@ impl<'a> Reader<'a> {
         let start = self.pos();
         let len = self.digits(b':')?;
         // Checked before anything is touched: the length is the peer's claim, not a fact.
-        match usize::try_from(len).ok().and_then(|len| self.rest.split_at_checked(len)) {
+        match usize::try_from(len)
+            .ok()
+            .and_then(|len| self.rest.split_at_checked(len))
+        {
             Some((bytes, rest)) => {
                 self.rest = rest;
                 Ok(bytes)
@@ -109,7 +112,10 @@ impl<'a> Reader<'a> {
             Some(_) if leading_zero => Err(self.err(ErrorKind::LeadingZero)),
             Some(b'0'..=b'9') => Err(self.err(ErrorKind::IntegerOverflow)),
             Some(&b) if b == terminator => Err(self.err(ErrorKind::MissingDigits)),
-            Some(&b) => Err(DecodeError::new(ErrorKind::UnexpectedByte(b), self.pos() + len)),
+            Some(&b) => Err(DecodeError::new(
+                ErrorKind::UnexpectedByte(b),
+                self.pos() + len,
+            )),
             None => Err(DecodeError::new(ErrorKind::UnexpectedEof, self.pos() + len)),
         }
     }

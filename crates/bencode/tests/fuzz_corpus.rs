@@ -13,5 +13,9 @@ fn replay_fuzz_corpus() {
         checks::check_bencode(&data);
         replayed += 1;
     }
-    assert!(replayed >= 6, "only {replayed} corpus inputs found in {}", dir.display());
+    assert!(
+        replayed >= 6,
+        "only {replayed} corpus inputs found in {}",
+        dir.display()
+    );
 }

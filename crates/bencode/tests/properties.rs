@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use bendy::decoding::FromBencode;
 use proptest::prelude::*;
-use shoal_bencode::{DecodeOptions, OwnedValue, decode, decode_prefix, decode_with, encode, from_bytes, to_bytes};
+use shoal_bencode::{
+    DecodeOptions, OwnedValue, decode, decode_prefix, decode_with, encode, from_bytes, to_bytes,
+};
 
 fn owned_value() -> impl Strategy<Value = OwnedValue> {
     let leaf = prop_oneof![
@@ -29,7 +31,10 @@ fn to_bendy(value: &OwnedValue) -> bendy::value::Value<'static> {
         OwnedValue::Bytes(b) => bendy::value::Value::Bytes(Cow::Owned(b.clone())),
         OwnedValue::List(items) => bendy::value::Value::List(items.iter().map(to_bendy).collect()),
         OwnedValue::Dict(entries) => bendy::value::Value::Dict(
-            entries.iter().map(|(k, v)| (Cow::Owned(k.clone()), to_bendy(v))).collect::<BTreeMap<_, _>>(),
+            entries
+                .iter()
+                .map(|(k, v)| (Cow::Owned(k.clone()), to_bendy(v)))
+                .collect::<BTreeMap<_, _>>(),
         ),
     }
 }
@@ -44,7 +49,9 @@ fn bendy_encode(value: &bendy::value::Value<'_>) -> Vec<u8> {
 /// bendy's decoder; like ours with `decode_prefix`, it reads the first value and ignores the rest.
 fn bendy_decode(bytes: &[u8]) -> Result<bendy::value::Value<'static>, bendy::decoding::Error> {
     let mut decoder = bendy::decoding::Decoder::new(bytes).with_max_depth(64);
-    let object = decoder.next_object()?.ok_or_else(|| bendy::decoding::Error::missing_field("value"))?;
+    let object = decoder
+        .next_object()?
+        .ok_or_else(|| bendy::decoding::Error::missing_field("value"))?;
     bendy::value::Value::decode_bencode_object(object).map(|v| v.into_owned())
 }
 
