@@ -1,7 +1,9 @@
 // The invariants the bencode fuzz target checks on every input. Shared, via `include!`/`#[path]`, by
 // the fuzz target and by `crates/bencode/tests/fuzz_corpus.rs`, which replays the committed corpus.
 
-use shoal_bencode::{DecodeOptions, OwnedValue, decode, decode_prefix, decode_with, encode, from_bytes};
+use shoal_bencode::{
+    DecodeOptions, OwnedValue, decode, decode_prefix, decode_with, encode, from_bytes,
+};
 
 /// Decodes `data` every way the crate offers and checks that the answers agree.
 pub fn check_bencode(data: &[u8]) {
@@ -9,7 +11,11 @@ pub fn check_bencode(data: &[u8]) {
     let lenient = decode_with(data, &DecodeOptions::lenient());
     // Strict accepts canonical bencode only: exactly what re-encodes to the input.
     if let Ok(value) = &strict {
-        assert_eq!(encode(value), data, "strict decode accepted a non-canonical input");
+        assert_eq!(
+            encode(value),
+            data,
+            "strict decode accepted a non-canonical input"
+        );
         assert_eq!(value.raw(), data);
         assert!(lenient.is_ok(), "lenient rejected what strict accepted");
     }
