@@ -1,0 +1,195 @@
+//! Resume data: which pieces were verified, and the state of the files when that was recorded.
+//!
+//! The rule that makes it crash-safe: a piece goes into resume data only after its bytes were synced
+//! ([`Storage::sync_all`](crate::Storage::sync_all)), and the file is replaced atomically
+//! ([`write_atomic`]): after a crash the old record or the new one survives, never a torn one. On start,
+//! a piece is trusted only if every file it touches still has the size and modification time recorded;
+//! the rest are rechecked ([`ResumeData::plan`]).
+
+use std::io::Write;
+use std::path::Path;
+
+use shoal_bencode::{DecodeOptions, OwnedValue};
+
+use crate::{Layout, StorageError};
+
+/// A file's size and modification time, as recorded in resume data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub length: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: u64,
+}
+
+/// What a restart may trust: the verified pieces and the file stamps they were verified against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeData {
+    /// The torrent this belongs to (its info-hash bytes).
+    pub id: Vec<u8>,
+    /// One flag per piece: verified and synced.
+    pub verified: Vec<bool>,
+    /// One stamp per file of the layout (`None` for padding and missing files).
+    pub files: Vec<Option<FileStamp>>,
+}
+
+/// What to do on start, from [`ResumeData::plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumePlan {
+    /// Pieces known good without reading them.
+    pub trusted: Vec<bool>,
+    /// Pieces recorded as verified whose files changed since: hash them again.
+    pub recheck: Vec<u32>,
+}
+
+const VERSION: i64 = 1;
+
+impl ResumeData {
+    /// Encodes as bencode.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bitfield = vec![0u8; self.verified.len().div_ceil(8)];
+        for (i, _) in self.verified.iter().enumerate().filter(|(_, v)| **v) {
+            bitfield[i / 8] |= 0x80 >> (i % 8);
+        }
+        let files = self
+            .files
+            .iter()
+            .map(|stamp| match stamp {
+                Some(s) => OwnedValue::List(vec![
+                    OwnedValue::Int(s.length as i64),
+                    OwnedValue::Int(s.mtime_ns as i64),
+                ]),
+                None => OwnedValue::List(vec![]),
+            })
+            .collect();
+        let dict = [
+            ("files", OwnedValue::List(files)),
+            ("id", OwnedValue::Bytes(self.id.clone())),
+            ("piece count", OwnedValue::Int(self.verified.len() as i64)),
+            ("verified", OwnedValue::Bytes(bitfield)),
+            ("version", OwnedValue::Int(VERSION)),
+        ];
+        OwnedValue::Dict(
+            dict.into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v))
+                .collect(),
+        )
+        .to_bytes()
+    }
+
+    /// Decodes resume data and checks that it belongs to torrent `id` with `layout`.
+    ///
+    /// # Errors
+    /// [`StorageError::Resume`] for anything corrupt, from another torrent, or of another shape: the
+    /// caller rechecks in full instead.
+    pub fn from_bytes(bytes: &[u8], id: &[u8], layout: &Layout) -> Result<Self, StorageError> {
+        let bad = |why: String| StorageError::Resume(why);
+        let value = shoal_bencode::decode_with(bytes, &DecodeOptions::strict())
+            .map_err(|e| bad(e.to_string()))?;
+        let int = |key: &str| value.get(key.as_bytes()).and_then(|v| v.as_int());
+        if int("version") != Some(VERSION) {
+            return Err(bad("unknown version".into()));
+        }
+        if value.get(b"id").and_then(|v| v.as_bytes()) != Some(id) {
+            return Err(bad("it belongs to another torrent".into()));
+        }
+        let count = layout.piece_count() as usize;
+        if int("piece count") != Some(count as i64) {
+            return Err(bad("piece count differs".into()));
+        }
+        let bitfield = value
+            .get(b"verified")
+            .and_then(|v| v.as_bytes())
+            .ok_or_else(|| bad("no bitfield".into()))?;
+        if bitfield.len() != count.div_ceil(8) {
+            return Err(bad("bitfield has the wrong length".into()));
+        }
+        let verified: Vec<bool> = (0..count)
+            .map(|i| bitfield[i / 8] & (0x80 >> (i % 8)) != 0)
+            .collect();
+        let spare = bitfield.len() * 8 - count;
+        if spare > 0 && bitfield[bitfield.len() - 1] & ((1u8 << spare) - 1) != 0 {
+            return Err(bad("spare bits set in the bitfield".into()));
+        }
+        let files = value
+            .get(b"files")
+            .and_then(|v| v.as_list())
+            .ok_or_else(|| bad("no file list".into()))?;
+        if files.len() != layout.files().len() {
+            return Err(bad("file count differs".into()));
+        }
+        let files = files
+            .iter()
+            .map(|entry| match entry.as_list() {
+                Some([]) => Ok(None),
+                Some([length, mtime]) => match (length.as_int(), mtime.as_int()) {
+                    (Some(length), Some(mtime)) if length >= 0 && mtime >= 0 => {
+                        Ok(Some(FileStamp {
+                            length: length as u64,
+                            mtime_ns: mtime as u64,
+                        }))
+                    }
+                    _ => Err(bad("bad file stamp".into())),
+                },
+                _ => Err(bad("bad file stamp".into())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            id: id.to_vec(),
+            verified,
+            files,
+        })
+    }
+
+    /// Splits the recorded pieces into those still trusted and those to hash again, given the files'
+    /// stamps now ([`Storage::file_stamps`](crate::Storage::file_stamps)). A piece is trusted only if
+    /// every file it touches is unchanged.
+    pub fn plan(&self, layout: &Layout, now: &[Option<FileStamp>]) -> ResumePlan {
+        let changed: Vec<bool> = layout
+            .files()
+            .iter()
+            .enumerate()
+            .map(|(i, span)| {
+                !span.is_padding() && (self.files.get(i) != now.get(i) || now.get(i) == Some(&None))
+            })
+            .collect();
+        let mut trusted = self.verified.clone();
+        let mut recheck = Vec::new();
+        for (file, _) in changed.iter().enumerate().filter(|(_, changed)| **changed) {
+            for piece in layout.file_pieces(file) {
+                if std::mem::take(&mut trusted[piece as usize]) {
+                    recheck.push(piece);
+                }
+            }
+        }
+        recheck.sort_unstable();
+        recheck.dedup();
+        ResumePlan { trusted, recheck }
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: write a temporary file beside it, sync it, rename it over
+/// `path`, sync the directory. A crash at any point leaves the old file or the new one.
+///
+/// # Errors
+/// The IO failure, with the file it concerned.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        StorageError::io("write resume data", path, e)
+    })
+}
