@@ -1,5 +1,11 @@
 //! The Shoal engine: a session that owns torrents, peer connections, the choker, rate limits and stats.
 //!
-//! Status: not implemented yet; this crate is a placeholder in the workspace so the crate graph is fixed
-//! from the start. See the project's `ARCHITECTURE.md` and open issues for what it will hold.
+//! Status: the engine's pure parts are here — the tit-for-tat [`Choker`], [`RateMeter`] and
+//! [`TokenBucket`]; the session itself (connections, trackers, storage) is being built.
 #![warn(missing_docs)]
+
+mod choker;
+mod rate;
+
+pub use choker::{Candidate, Choker};
+pub use rate::{RateMeter, TokenBucket};
