@@ -10,6 +10,7 @@
 mod bench;
 mod fuzz;
 mod packages;
+mod testdata;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
         "interop" => interop(),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
+        "testdata" => testdata::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

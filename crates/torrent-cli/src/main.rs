@@ -1,13 +1,67 @@
 //! `torrent-cli`: the Shoal BitTorrent client's command line and terminal UI.
+//!
+//! One module per subcommand under `cmd/`; each has an `Args` struct (clap derive) and a `run` function.
+//! To add a command: a module, a variant of [`Command`], and an arm in `main`.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or bad input (clap's own usage errors exit 2 too).
+//! Errors print as one line: `error: {err:#}`.
 
-use clap::Parser;
+mod cmd;
+mod format;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Shoal: a BitTorrent client for people who live in the terminal.
 #[derive(Debug, Parser)]
 #[command(name = "torrent-cli", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    anyhow::bail!("no commands are implemented yet; see README.md for the status of each feature")
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what a .torrent file or magnet link holds: name, info-hashes, size, pieces, files, trackers.
+    Info(cmd::info::Args),
+    /// Create a .torrent from a file or directory.
+    Create(cmd::create::Args),
+}
+
+/// Marks an error as the user's input being wrong (exit code 2) rather than a runtime failure (1).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(args) => cmd::info::run(&args),
+        Command::Create(args) => cmd::create::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit_code(&err)
+        }
+    }
+}
+
+/// 2 when the input was at fault (a bad torrent, magnet or argument), else 1.
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let bad_input = err.chain().any(|cause| {
+        cause.is::<BadInput>()
+            || cause.is::<shoal_metainfo::MetainfoError>()
+            || cause.is::<shoal_metainfo::MagnetError>()
+    });
+    ExitCode::from(if bad_input { 2 } else { 1 })
 }

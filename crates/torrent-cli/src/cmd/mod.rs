@@ -1,0 +1,4 @@
+//! One module per subcommand: an `Args` struct and a `run` function.
+
+pub mod create;
+pub mod info;

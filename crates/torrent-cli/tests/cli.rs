@@ -1,0 +1,254 @@
+//! `torrent-cli info` and `create` as a user runs them: output, `--json` fields, errors and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cli(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_torrent-cli"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/metainfo")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn info_shows_a_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = stdout(&cli(
+        &["info", &fixture("mktorrent-multi.torrent")],
+        dir.path(),
+    ));
+    for expected in [
+        "name:         fixture-content",
+        "info-hash v1: 32da5ae560d2bade4398e6aca9635cb5940e7535",
+        "version:      v1",
+        "pieces:       4 × 64 KiB",
+        "private:      yes",
+        "comment:      made by mktorrent",
+        "trackers:     tier 1: http://127.0.0.1:6969/announce udp://127.0.0.1:6969",
+        "              tier 2: http://127.0.0.2:6969/announce",
+        "web seeds:    http://127.0.0.1:8000/ws/",
+        "files (5):",
+        "    nested/",
+        "      deeper/",
+        "        small.txt  1.21 KiB",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn info_json_has_the_documented_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = stdout(&cli(
+        &["info", "--json", &fixture("libtorrent-hybrid.torrent")],
+        dir.path(),
+    ));
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["source"], "torrent");
+    assert_eq!(
+        value["info_hash_v1"],
+        "f2eea40f63492d445842c35df06fb5a9af3d5569"
+    );
+    assert_eq!(
+        value["info_hash_v2"],
+        "9083684a399521259d3579a97735f25398ab9a3375e6308583bb97254e1a0f9f"
+    );
+    assert_eq!(value["version"], "hybrid");
+    assert_eq!(value["total_size"], 211_237);
+    assert_eq!(value["piece_length"], 16384);
+    assert_eq!(value["piece_count"], 16);
+    assert_eq!(value["private"], false);
+    assert_eq!(value["multi_file"], true);
+    assert_eq!(value["files"].as_array().unwrap().len(), 5);
+    assert_eq!(value["files"][0]["path"], "fixture-content/a.bin");
+    assert_eq!(value["files"][0]["length"], 100_003);
+    assert_eq!(value["trackers"][0][0], "http://127.0.0.1:6969/announce");
+    assert_eq!(value["creation_date"], 1_700_000_000);
+    for key in [
+        "web_seeds",
+        "http_seeds",
+        "dht_nodes",
+        "peers",
+        "created_by",
+        "comment",
+        "magnet",
+    ] {
+        assert!(value.get(key).is_some(), "no {key}");
+    }
+}
+
+#[test]
+fn info_reads_a_magnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri =
+        "magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW&dn=Cosmos&tr=udp%3A%2F%2Ft%3A1&xl=42";
+    let value: serde_json::Value =
+        serde_json::from_str(&stdout(&cli(&["info", uri, "--json"], dir.path()))).unwrap();
+    assert_eq!(value["source"], "magnet");
+    assert_eq!(
+        value["info_hash_v1"],
+        "c9e15763f722f23e98a29decdfae341b98d53056"
+    );
+    assert_eq!(value["name"], "Cosmos");
+    assert_eq!(value["total_size"], 42);
+    assert_eq!(value["trackers"][0][0], "udp://t:1");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_field_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.torrent");
+    std::fs::write(
+        &bad,
+        b"d4:infod6:lengthi5e4:name1:a12:piece lengthi0e6:pieces20:AAAAAAAAAAAAAAAAAAAAee",
+    )
+    .unwrap();
+    let output = cli(&["info", bad.to_str().unwrap()], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.starts_with("error: reading "), "{message}");
+    assert!(
+        message.contains("`info.piece length` at byte 43: 0 is not a valid piece length"),
+        "{message}"
+    );
+
+    let output = cli(&["info", "magnet:?dn=cut-by-the-shell"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("quote the whole URI"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = cli(&["info", "truncated.torrent"], dir.path());
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a missing file is a runtime failure"
+    );
+
+    let output = cli(&["frobnicate"], dir.path());
+    assert_eq!(output.status.code(), Some(2), "usage errors exit 2");
+    let output = cli(&["create", "x", "--piece-size", "12Q"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn create_writes_a_torrent_that_info_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("My Album");
+    std::fs::create_dir_all(content.join("cd1")).unwrap();
+    std::fs::write(content.join("cd1/01.flac"), vec![1u8; 300_000]).unwrap();
+    std::fs::write(content.join("cover.jpg"), vec![2u8; 5_000]).unwrap();
+    let created = stdout(&cli(
+        &[
+            "create",
+            "My Album",
+            "-t",
+            "http://127.0.0.1:6969/announce,http://127.0.0.2:6969/announce",
+            "-t",
+            "udp://127.0.0.1:6969",
+            "--web-seed",
+            "http://127.0.0.1:8080/",
+            "--private",
+            "--piece-size",
+            "32K",
+            "-c",
+            "a comment",
+            "--hybrid",
+        ],
+        dir.path(),
+    ));
+    assert!(
+        created.starts_with("created My Album.torrent\n"),
+        "{created}"
+    );
+    assert!(
+        created.contains("info-hash v1: ") && created.contains("info-hash v2: "),
+        "{created}"
+    );
+    assert!(created.contains(" MB/s"), "{created}");
+    let value: serde_json::Value = serde_json::from_str(&stdout(&cli(
+        &["info", "My Album.torrent", "--json"],
+        dir.path(),
+    )))
+    .unwrap();
+    assert_eq!(value["name"], "My Album");
+    assert_eq!(value["version"], "hybrid");
+    assert_eq!(value["private"], true);
+    assert_eq!(value["piece_length"], 32768);
+    assert_eq!(value["comment"], "a comment");
+    assert_eq!(value["web_seeds"][0], "http://127.0.0.1:8080/");
+    assert_eq!(value["trackers"].as_array().unwrap().len(), 2);
+    assert_eq!(value["trackers"][0].as_array().unwrap().len(), 2);
+    assert_eq!(value["files"][0]["path"], "My Album/cd1/01.flac");
+    assert!(value["creation_date"].as_i64().unwrap() > 1_700_000_000);
+    assert!(created.contains(value["info_hash_v1"].as_str().unwrap()));
+
+    // An existing output is not overwritten without --force.
+    let again = cli(&["create", "My Album", "--no-date"], dir.path());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"));
+    // Reproducible without a date.
+    let first = stdout(&cli(
+        &["create", "My Album", "--no-date", "-f", "-o", "a.torrent"],
+        dir.path(),
+    ));
+    let second = stdout(&cli(
+        &["create", "My Album", "--no-date", "-f", "-o", "b.torrent"],
+        dir.path(),
+    ));
+    assert_eq!(first.lines().nth(1), second.lines().nth(1));
+    assert_eq!(
+        std::fs::read(dir.path().join("a.torrent")).unwrap(),
+        std::fs::read(dir.path().join("b.torrent")).unwrap()
+    );
+    // Bad piece sizes and empty inputs are the user's mistake.
+    assert_eq!(
+        cli(
+            &[
+                "create",
+                "My Album",
+                "--piece-size",
+                "1000",
+                "-o",
+                "c.torrent"
+            ],
+            dir.path()
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let empty = cli(&["create", "empty"], dir.path());
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(
+        stderr(&empty).contains("holds no data"),
+        "{}",
+        stderr(&empty)
+    );
+}
