@@ -140,6 +140,45 @@ impl Layout {
         })
     }
 
+    /// The layout of a parsed torrent: its files in order (sanitized paths from
+    /// [`Info::file_path`](shoal_metainfo::Info::file_path), BEP 47 padding kept as padding) and its
+    /// piece length.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidLayout`] for a v2-only torrent (its files each start on a piece boundary, a
+    /// layout this crate does not model yet); otherwise as [`Layout::new`], though the metainfo parser
+    /// has already refused what would fail there.
+    ///
+    /// ```
+    /// let torrent = shoal_metainfo::Metainfo::from_bytes(
+    ///     b"d4:infod6:lengthi40000e4:name8:file.bin12:piece lengthi32768e6:pieces40:\
+    ///       AAAAAAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBBBBBee",
+    /// )?;
+    /// let layout = shoal_storage::Layout::from_info(&torrent.info)?;
+    /// assert_eq!(layout.piece_count(), 2);
+    /// assert_eq!(layout.files()[0].path(), std::path::Path::new("file.bin"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_info(info: &shoal_metainfo::Info<'_>) -> Result<Self, StorageError> {
+        if !info.version.has_v1() {
+            return Err(StorageError::InvalidLayout(
+                "v2-only torrents are not supported yet".into(),
+            ));
+        }
+        let files = info
+            .files
+            .iter()
+            .map(|file| {
+                if file.is_padding() {
+                    FileEntry::padding(file.length)
+                } else {
+                    FileEntry::new(info.file_path(file), file.length)
+                }
+            })
+            .collect();
+        Self::new(files, info.piece_length)
+    }
+
     /// The files in torrent order.
     pub fn files(&self) -> &[FileSpan] {
         &self.files

@@ -8,6 +8,7 @@
 
 mod cmd;
 mod format;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Command {
     Info(cmd::info::Args),
     /// Create a .torrent from a file or directory.
     Create(cmd::create::Args),
+    /// Recheck downloaded data against a torrent: prints `N good, N bad, N missing`; exit 1 unless all good.
+    Verify(cmd::verify::Args),
 }
 
 /// Marks an error as the user's input being wrong (exit code 2) rather than a runtime failure (1).
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => cmd::info::run(&args),
         Command::Create(args) => cmd::create::run(&args),
+        Command::Verify(args) => cmd::verify::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -252,3 +252,52 @@ fn create_writes_a_torrent_that_info_reads_back() {
         stderr(&empty)
     );
 }
+
+#[test]
+fn verify_reports_good_bad_and_missing_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("content");
+    std::fs::create_dir_all(content.join("sub")).unwrap();
+    let a: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    let b: Vec<u8> = (0..50_000u32).map(|i| (i * 13) as u8).collect();
+    std::fs::write(content.join("a.bin"), &a).unwrap();
+    std::fs::write(content.join("sub/b.bin"), &b).unwrap();
+    let torrent = dir.path().join("content.torrent");
+    stdout(&cli(
+        &[
+            "create",
+            "content",
+            "--piece-size",
+            "16K",
+            "--no-date",
+            "-o",
+            "content.torrent",
+        ],
+        dir.path(),
+    ));
+    let torrent = torrent.to_str().unwrap();
+    let data = dir.path().to_str().unwrap();
+
+    let good = cli(&["verify", torrent, "--data", data], dir.path());
+    assert_eq!(stdout(&good).trim(), "10 good, 0 bad, 0 missing");
+
+    // One flipped byte in piece 3, and the second file gone (pieces 6..=9, 6 shared with a.bin).
+    let mut corrupt = a.clone();
+    corrupt[3 * 16_384 + 5] ^= 0xff;
+    std::fs::write(content.join("a.bin"), &corrupt).unwrap();
+    std::fs::remove_file(content.join("sub/b.bin")).unwrap();
+    let bad = cli(&["verify", torrent, "--data", data], dir.path());
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    let text = String::from_utf8(bad.stdout).unwrap();
+    assert_eq!(text, "5 good, 1 bad, 4 missing\nbad pieces: 3\n");
+    assert!(
+        !content.join("sub/b.bin").exists(),
+        "verify never creates files"
+    );
+
+    let usage = cli(
+        &["verify", torrent, "--data", "/nonexistent/dir"],
+        dir.path(),
+    );
+    assert_eq!(usage.status.code(), Some(2));
+}

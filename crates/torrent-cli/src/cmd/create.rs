@@ -2,12 +2,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use shoal_metainfo::{CreateError, MetaVersion, Progress, TorrentBuilder};
+use shoal_metainfo::{CreateError, MetaVersion, TorrentBuilder};
 
+use crate::progress::ProgressBar;
 use crate::{BadInput, format};
 
 /// Arguments of `torrent-cli create`.
@@ -94,7 +94,7 @@ pub fn run(args: &Args) -> Result<()> {
     let started = Instant::now();
     let bar = ProgressBar::new(std::io::stderr().is_terminal());
     let created = builder
-        .build_with_progress(|progress| bar.update(progress))
+        .build_with_progress(|progress| bar.update(progress.hashed, progress.total))
         .map_err(|err| match err {
             CreateError::PieceLength(_)
             | CreateError::BadName { .. }
@@ -174,55 +174,4 @@ fn write_file(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()> {
     })?;
     file.write_all(bytes)
         .with_context(|| format!("writing {}", path.display()))
-}
-
-/// A one-line progress bar on stderr, redrawn at most ten times a second; silent when stderr is not a
-/// terminal.
-struct ProgressBar {
-    enabled: bool,
-    last: Mutex<Option<Instant>>,
-    started: Instant,
-}
-
-impl ProgressBar {
-    fn new(enabled: bool) -> Self {
-        Self {
-            enabled,
-            last: Mutex::new(None),
-            started: Instant::now(),
-        }
-    }
-
-    fn update(&self, progress: Progress) {
-        if !self.enabled {
-            return;
-        }
-        let Ok(mut last) = self.last.try_lock() else {
-            return;
-        };
-        let now = Instant::now();
-        if last.is_some_and(|at| now - at < Duration::from_millis(100))
-            && progress.hashed < progress.total
-        {
-            return;
-        }
-        *last = Some(now);
-        let fraction = progress.hashed as f64 / progress.total.max(1) as f64;
-        let filled = (fraction * 30.0) as usize;
-        let rate = progress.hashed as f64 / (now - self.started).as_secs_f64().max(1e-9) / 1e6;
-        eprint!(
-            "\r[{}{}] {:>3.0}% {} / {} {rate:.0} MB/s ",
-            "#".repeat(filled),
-            ".".repeat(30 - filled.min(30)),
-            fraction * 100.0,
-            format::size(progress.hashed),
-            format::size(progress.total)
-        );
-    }
-
-    fn finish(&self) {
-        if self.enabled {
-            eprintln!();
-        }
-    }
 }
