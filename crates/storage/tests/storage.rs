@@ -277,3 +277,32 @@ fn mount_tmpfs(path: &Path, size: &str) {
         "mounting a tmpfs needs root (cargo xtask ci runs as root)"
     );
 }
+
+/// A read-only file system: writing is refused with `PermissionDenied` (root bypasses mode bits, so the
+/// test uses a read-only tmpfs mount instead of `chmod`).
+#[test]
+fn read_only_file_system_is_permission_denied() {
+    let mount = tempfile::tempdir().unwrap();
+    mount_tmpfs(mount.path(), "64k");
+    fs::create_dir(mount.path().join("data")).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(mount.path())
+        .status()
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        assert!(status.success(), "remounting read-only");
+        let layout = Layout::new(vec![FileEntry::new("f", 16)], 16).unwrap();
+        let storage =
+            Storage::new(mount.path().join("data"), layout, StorageOptions::default()).unwrap();
+        let err = storage.write_block(0, 0, &[1; 16]).unwrap_err();
+        assert!(
+            matches!(err, StorageError::PermissionDenied { .. }),
+            "{err}"
+        );
+    });
+    let _ = std::process::Command::new("umount")
+        .arg(mount.path())
+        .status();
+    result.unwrap();
+}
