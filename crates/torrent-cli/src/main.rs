@@ -20,10 +20,36 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log output (repeat for more); `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+/// Logs to stderr through tracing: warnings by default, `-v` info, `-vv` debug, `RUST_LOG` wins.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Download a torrent (headless for now): progress lines, exit 0 when complete and verified.
+    Add(cmd::download::AddArgs),
+    /// Verify existing data, then seed it until SIGINT or SIGTERM.
+    Seed(cmd::download::SeedArgs),
     /// Show what a .torrent file or magnet link holds: name, info-hashes, size, pieces, files, trackers.
     Info(cmd::info::Args),
     /// Create a .torrent from a file or directory.
@@ -46,7 +72,10 @@ impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
+        Command::Add(args) => cmd::download::add(&args),
+        Command::Seed(args) => cmd::download::seed(&args),
         Command::Info(args) => cmd::info::run(&args),
         Command::Create(args) => cmd::create::run(&args),
         Command::Verify(args) => cmd::verify::run(&args),

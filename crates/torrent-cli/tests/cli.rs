@@ -301,3 +301,78 @@ fn verify_reports_good_bad_and_missing_pieces() {
     );
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[test]
+fn headless_seed_and_add_transfer_a_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("share");
+    std::fs::create_dir_all(&content).unwrap();
+    let data: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(content.join("big.bin"), &data).unwrap();
+    std::fs::write(content.join("small.txt"), b"hello").unwrap();
+    stdout(&cli(
+        &["create", "share", "--no-date", "-o", "share.torrent"],
+        dir.path(),
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+
+    let mut seeder = Command::new(env!("CARGO_BIN_EXE_torrent-cli"))
+        .args([
+            "seed",
+            "share.torrent",
+            "--data",
+            ".",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let download = dir.path().join("download");
+    std::fs::create_dir(&download).unwrap();
+    let peer = format!("127.0.0.1:{port}");
+    // The seeder needs a moment to check its data and listen; the leecher retries its peer each second.
+    let leecher = cli(
+        &[
+            "add",
+            "share.torrent",
+            "-o",
+            "download",
+            "--headless",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--peer",
+            &peer,
+        ],
+        dir.path(),
+    );
+    let progress = stdout(&leecher);
+    assert!(
+        progress.lines().last().unwrap().starts_with("seeding"),
+        "{progress}"
+    );
+    assert!(std::fs::read(download.join("share/big.bin")).unwrap() == data);
+    assert_eq!(
+        std::fs::read(download.join("share/small.txt")).unwrap(),
+        b"hello"
+    );
+
+    // SIGTERM: the seeder stops cleanly with status 0.
+    Command::new("kill")
+        .args(["-TERM", &seeder.id().to_string()])
+        .status()
+        .unwrap();
+    let status = seeder.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -1,0 +1,55 @@
+//! Session settings.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use shoal_metainfo::PeerId;
+
+/// How a [`Session`](crate::Session) listens, connects and paces itself.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Where to accept peer connections (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Our peer id (`-SH0100-` and 12 random bytes by default).
+    pub peer_id: PeerId,
+    /// Most peers connected per torrent.
+    pub max_peers_per_torrent: usize,
+    /// How long to wait for a TCP connection.
+    pub connect_timeout: Duration,
+    /// How long a peer may take to send its handshake.
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing for this long is closed (keep-alives count).
+    pub idle_timeout: Duration,
+    /// A requested block not received in this long goes back to the pool.
+    pub request_timeout: Duration,
+    /// Seed for the picker's and choker's random choices.
+    pub seed: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x5eed, |d| {
+                d.as_nanos() as u64 ^ u64::from(std::process::id())
+            });
+        let mut random = [0u8; 12];
+        let mut state = seed | 1;
+        for byte in &mut random {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = b'0' + (state % 10) as u8;
+        }
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            peer_id: PeerId::with_prefix(b"-SH0100-", random),
+            max_peers_per_torrent: 50,
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(60),
+            seed,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Snapshots of a torrent's state, published on a `watch` channel for the TUI and headless progress.
+
+use std::net::SocketAddr;
+
+/// What a torrent is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TorrentState {
+    /// Hashing existing data on start.
+    #[default]
+    Checking,
+    /// Downloading.
+    Downloading,
+    /// Complete and verified; uploading to others.
+    Seeding,
+    /// Stopped by an error (see [`TorrentStats::error`]).
+    Error,
+}
+
+/// One connected peer, as the views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStats {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The client name from its peer id or extended handshake, control characters removed.
+    pub client: String,
+    /// We connected to it (else it connected to us).
+    pub outgoing: bool,
+    /// It chokes us.
+    pub peer_choking: bool,
+    /// We choke it.
+    pub am_choking: bool,
+    /// It is interested in what we have.
+    pub peer_interested: bool,
+    /// We are interested in what it has.
+    pub am_interested: bool,
+    /// Bytes per second it sends us.
+    pub download_rate: u64,
+    /// Bytes per second we send it.
+    pub upload_rate: u64,
+    /// How many pieces it has.
+    pub pieces: u32,
+}
+
+/// A torrent's state, refreshed every second.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TorrentStats {
+    /// The torrent's name.
+    pub name: String,
+    /// What it is doing.
+    pub state: TorrentState,
+    /// Why it stopped, when it did.
+    pub error: Option<String>,
+    /// Verified pieces.
+    pub pieces_have: u32,
+    /// All pieces.
+    pub pieces_total: u32,
+    /// Which pieces are verified, one flag per piece.
+    pub have: Vec<bool>,
+    /// Verified bytes.
+    pub bytes_have: u64,
+    /// Total size.
+    pub bytes_total: u64,
+    /// Payload bytes received and sent so far.
+    pub downloaded: u64,
+    /// Payload bytes sent so far.
+    pub uploaded: u64,
+    /// Bytes per second received.
+    pub download_rate: u64,
+    /// Bytes per second sent.
+    pub upload_rate: u64,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+    /// Connected peers.
+    pub peers: Vec<PeerStats>,
+}
+
+impl TorrentStats {
+    /// Progress from 0.0 to 1.0.
+    pub fn progress(&self) -> f64 {
+        if self.pieces_total == 0 {
+            0.0
+        } else {
+            f64::from(self.pieces_have) / f64::from(self.pieces_total)
+        }
+    }
+
+    /// Whether every piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.pieces_total > 0 && self.pieces_have == self.pieces_total
+    }
+}

@@ -1,0 +1,858 @@
+//! The torrent task: owns the picker, the choker, the storage handle and every peer's protocol state,
+//! and reacts to peer messages, hash results and timers. Peers' sockets live in their own tasks
+//! (`peer.rs`); this task never blocks on a socket.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shoal_metainfo::{InfoHash, PeerId};
+use shoal_picker::{Picker, PieceIndex as PickPiece};
+use shoal_storage::{PieceCheck, Storage};
+use shoal_wire::{Bitfield, Block, BlockRef, ExtendedHandshake, Message, PieceIndex};
+use tokio::sync::{mpsc, watch};
+
+use crate::peer::{self, Command, Hello};
+use crate::stats::{PeerStats, TorrentState, TorrentStats};
+use crate::{Candidate, Choker, RateMeter, SessionConfig};
+
+/// A peer connection's handle inside a torrent.
+pub(crate) type PeerKey = u64;
+
+/// Everything that reaches the torrent task.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A connection finished its handshake.
+    PeerConnected {
+        key: PeerKey,
+        hello: Hello,
+        commands: mpsc::UnboundedSender<Command>,
+    },
+    /// Messages from a peer, in order.
+    PeerMessages {
+        key: PeerKey,
+        messages: Vec<Message>,
+    },
+    /// A connection ended (or never started).
+    PeerGone { key: PeerKey, reason: String },
+    /// A completed piece was hashed.
+    PieceChecked { piece: u32, good: bool },
+    /// An incoming connection for this torrent, its handshake read.
+    Incoming {
+        stream: tokio::net::TcpStream,
+        handshake: shoal_wire::Handshake,
+    },
+    /// Addresses to try.
+    AddPeers(Vec<SocketAddr>),
+    /// Stop: close every connection and end the task.
+    Shutdown,
+}
+
+/// What the torrent needs from its metainfo.
+#[derive(Debug, Clone)]
+pub(crate) struct TorrentInfo {
+    pub name: String,
+    pub info_hash: InfoHash,
+    pub piece_hashes: Vec<[u8; 20]>,
+}
+
+/// One connected peer's protocol state.
+#[derive(Debug)]
+struct Peer {
+    hello: Hello,
+    commands: mpsc::UnboundedSender<Command>,
+    client: String,
+    am_choking: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    peer_interested: bool,
+    /// Which pieces the peer has.
+    has: Vec<bool>,
+    n_has: u32,
+    /// Pieces the peer has that we lack: we are interested while this is above zero.
+    wanted: u32,
+    /// Requests sent and not yet answered.
+    in_flight: usize,
+    /// The peer's advertised request queue (BEP 10 `reqq`).
+    reqq: Option<u32>,
+    download: RateMeter,
+    upload: RateMeter,
+    connected_at: Instant,
+}
+
+/// Redial pacing for one address: failures double the wait (1 s up to 5 min), so a dead or hostile
+/// address is not hammered (HOSTILE 50).
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    next_attempt: Instant,
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(300);
+
+    fn failed(&mut self, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        let wait = Duration::from_secs(1u64 << self.failures.min(9)).min(Self::MAX);
+        self.next_attempt = now + wait;
+    }
+}
+
+/// The torrent task's state.
+pub(crate) struct Torrent {
+    info: TorrentInfo,
+    config: SessionConfig,
+    storage: Arc<Storage>,
+    picker: Picker<PeerKey>,
+    choker: Choker<PeerKey>,
+    have: Vec<bool>,
+    peers: HashMap<PeerKey, Peer>,
+    /// Peers being connected to (not yet handshaken), by address.
+    connecting: HashMap<PeerKey, SocketAddr>,
+    /// Every address we know, with when it may be dialed again.
+    known: HashMap<SocketAddr, Backoff>,
+    next_key: PeerKey,
+    events_tx: mpsc::Sender<Event>,
+    stats: watch::Sender<TorrentStats>,
+    download: RateMeter,
+    upload: RateMeter,
+    hash_failures: u32,
+    state: TorrentState,
+    error: Option<String>,
+    picks: Vec<shoal_picker::BlockRef>,
+}
+
+/// Converts between the picker's and the wire's block types (the same fields).
+fn to_wire(block: shoal_picker::BlockRef) -> BlockRef {
+    BlockRef {
+        piece: PieceIndex(block.piece.0),
+        offset: block.offset,
+        len: block.len,
+    }
+}
+
+fn to_pick(block: BlockRef) -> shoal_picker::BlockRef {
+    shoal_picker::BlockRef {
+        piece: PickPiece(block.piece.0),
+        offset: block.offset,
+        len: block.len,
+    }
+}
+
+impl Torrent {
+    /// Sets the torrent up; call [`Torrent::run`] to start it.
+    pub(crate) fn new(
+        info: TorrentInfo,
+        config: SessionConfig,
+        storage: Arc<Storage>,
+        events_tx: mpsc::Sender<Event>,
+        stats: watch::Sender<TorrentStats>,
+    ) -> Result<Self, String> {
+        let layout = storage.layout();
+        let picker = Picker::new(
+            layout.piece_count(),
+            layout.piece_length(),
+            layout.total_length(),
+            config.seed,
+        )
+        .map_err(|e| e.to_string())?;
+        let now = Instant::now();
+        Ok(Self {
+            have: vec![false; layout.piece_count() as usize],
+            choker: Choker::new(4, config.seed.rotate_left(17)),
+            info,
+            config,
+            storage,
+            picker,
+            peers: HashMap::new(),
+            connecting: HashMap::new(),
+            known: HashMap::new(),
+            next_key: 1,
+            events_tx,
+            stats,
+            download: RateMeter::new(now),
+            upload: RateMeter::new(now),
+            hash_failures: 0,
+            state: TorrentState::Checking,
+            error: None,
+            picks: Vec::new(),
+        })
+    }
+
+    /// Runs the torrent until [`Event::Shutdown`].
+    pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+        self.check_existing().await;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut seconds = 0u64;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    None | Some(Event::Shutdown) => break,
+                    Some(event) => self.handle(event),
+                },
+                _ = tick.tick() => {
+                    seconds += 1;
+                    let now = Instant::now();
+                    if seconds.is_multiple_of(10) {
+                        self.rechoke(now);
+                    }
+                    self.handle_timeouts(now);
+                    self.connect_more();
+                    self.publish(now);
+                }
+            }
+        }
+        for peer in self.peers.values() {
+            let _ = peer.commands.send(Command::Close);
+        }
+        self.publish(Instant::now());
+    }
+
+    /// Hashes whatever is already on disk, so a restart does not download again.
+    async fn check_existing(&mut self) {
+        let storage = self.storage.clone();
+        let hashes = self.info.piece_hashes.clone();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let checked = tokio::task::spawn_blocking(move || {
+            storage.recheck_v1(&hashes, None, threads, &|_| {})
+        })
+        .await;
+        match checked {
+            Ok(Ok(verdicts)) => {
+                for (piece, verdict) in verdicts.iter().enumerate() {
+                    if *verdict == PieceCheck::Good {
+                        self.have[piece] = true;
+                        let _ = self.picker.piece_verified(PickPiece(piece as u32));
+                    }
+                }
+                self.state = if self.picker.is_finished() {
+                    TorrentState::Seeding
+                } else {
+                    TorrentState::Downloading
+                };
+            }
+            Ok(Err(e)) => self.fail(format!("checking existing data: {e}")),
+            Err(e) => self.fail(format!("checking existing data: {e}")),
+        }
+        self.publish(Instant::now());
+    }
+
+    fn fail(&mut self, error: String) {
+        tracing::error!(torrent = %self.info.name, %error, "torrent stopped");
+        self.state = TorrentState::Error;
+        self.error = Some(error);
+    }
+
+    fn handle(&mut self, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::PeerConnected {
+                key,
+                hello,
+                commands,
+            } => self.on_connected(key, hello, commands, now),
+            Event::PeerMessages { key, messages } => {
+                for message in messages {
+                    if let Err(reason) = self.on_message(key, message, now) {
+                        self.drop_peer(key, &reason);
+                        break;
+                    }
+                }
+                self.request_blocks(key, now);
+            }
+            Event::PeerGone { key, reason } => {
+                let addr = self
+                    .connecting
+                    .remove(&key)
+                    .or_else(|| self.peers.get(&key).map(|p| p.hello.addr));
+                if let Some(backoff) = addr.and_then(|addr| self.known.get_mut(&addr)) {
+                    backoff.failed(now);
+                }
+                self.remove_peer(key, &reason);
+            }
+            Event::PieceChecked { piece, good } => self.on_piece_checked(piece, good, now),
+            Event::Incoming { stream, handshake } => self.on_incoming(stream, handshake),
+            Event::AddPeers(addrs) => {
+                for addr in addrs {
+                    self.known.entry(addr).or_insert(Backoff {
+                        failures: 0,
+                        next_attempt: now,
+                    });
+                }
+                self.connect_more();
+            }
+            Event::Shutdown => {}
+        }
+    }
+
+    /// Dials known addresses until the peer limit, skipping those connected or being connected to.
+    fn connect_more(&mut self) {
+        if self.state == TorrentState::Error || self.state == TorrentState::Checking {
+            return;
+        }
+        let busy: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .map(|p| p.hello.addr)
+            .chain(self.connecting.values().copied())
+            .collect();
+        let now = Instant::now();
+        let candidates: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(addr, backoff)| backoff.next_attempt <= now && !busy.contains(addr))
+            .map(|(addr, _)| *addr)
+            .collect();
+        for addr in candidates {
+            if self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent {
+                break;
+            }
+            // Seeds only dial peers that may want something; while seeding we still dial, as
+            // Transmission never dials loopback peers itself.
+            let key = self.next_key;
+            self.next_key += 1;
+            self.connecting.insert(key, addr);
+            let timeouts = (
+                self.config.connect_timeout,
+                self.config.handshake_timeout,
+                self.config.idle_timeout,
+            );
+            tokio::spawn(peer::connect(
+                addr,
+                key,
+                self.info.info_hash,
+                self.config.peer_id,
+                self.have.len() as u32,
+                timeouts,
+                self.events_tx.clone(),
+            ));
+        }
+    }
+
+    fn on_incoming(&mut self, stream: tokio::net::TcpStream, handshake: shoal_wire::Handshake) {
+        if self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent {
+            return; // dropping the stream closes it
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        tokio::spawn(peer::accept(
+            stream,
+            handshake,
+            key,
+            self.config.peer_id,
+            self.have.len() as u32,
+            self.config.idle_timeout,
+            self.events_tx.clone(),
+        ));
+    }
+
+    fn on_connected(
+        &mut self,
+        key: PeerKey,
+        hello: Hello,
+        commands: mpsc::UnboundedSender<Command>,
+        now: Instant,
+    ) {
+        self.connecting.remove(&key);
+        // One connection per peer id: a second one (or ourselves) is closed.
+        let duplicate = self
+            .peers
+            .values()
+            .any(|p| p.hello.peer_id == hello.peer_id);
+        if duplicate || hello.peer_id == self.config.peer_id || self.picker.add_peer(key).is_err() {
+            let _ = commands.send(Command::Close);
+            return;
+        }
+        if hello.outgoing {
+            self.known.insert(
+                hello.addr,
+                Backoff {
+                    failures: 0,
+                    next_attempt: now,
+                },
+            );
+        }
+        let mut first = Vec::new();
+        let n_have = self.picker.have_count();
+        // BEP 3 and BEP 6: the bitfield (or have all / have none) comes first.
+        if hello.reserved.supports_fast() && n_have == self.have.len() as u32 {
+            first.push(Message::HaveAll);
+        } else if hello.reserved.supports_fast() && n_have == 0 {
+            first.push(Message::HaveNone);
+        } else if n_have > 0 {
+            let pieces = self
+                .have
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| **h)
+                .map(|(i, _)| PieceIndex(i as u32));
+            first.push(Message::Bitfield(Bitfield::from_pieces(
+                self.have.len() as u32,
+                pieces,
+            )));
+        }
+        if hello.reserved.supports_extensions() {
+            let ours = ExtendedHandshake {
+                client: Some(format!("Shoal {}", env!("CARGO_PKG_VERSION"))),
+                request_queue: Some(500),
+                port: None,
+                ..ExtendedHandshake::default()
+            };
+            first.push(ours.to_message());
+        }
+        let _ = commands.send(Command::Send(first));
+        let client = client_name(&hello.peer_id);
+        let pieces = self.have.len();
+        self.peers.insert(
+            key,
+            Peer {
+                hello,
+                commands,
+                client,
+                am_choking: true,
+                am_interested: false,
+                peer_choking: true,
+                peer_interested: false,
+                has: vec![false; pieces],
+                n_has: 0,
+                wanted: 0,
+                in_flight: 0,
+                reqq: None,
+                download: RateMeter::new(now),
+                upload: RateMeter::new(now),
+                connected_at: now,
+            },
+        );
+    }
+
+    /// Applies one message; `Err` names the rule the peer broke.
+    fn on_message(&mut self, key: PeerKey, message: Message, now: Instant) -> Result<(), String> {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return Ok(());
+        };
+        match message {
+            Message::Choke => {
+                peer.peer_choking = true;
+                let returned = self.picker.peer_choked(key).map_err(|e| e.to_string())?;
+                peer.in_flight = peer.in_flight.saturating_sub(returned.len());
+            }
+            Message::Unchoke => {
+                peer.peer_choking = false;
+                self.picker.peer_unchoked(key).map_err(|e| e.to_string())?;
+            }
+            Message::Interested => {
+                peer.peer_interested = true;
+                self.maybe_unchoke(key, now);
+            }
+            Message::NotInterested => peer.peer_interested = false,
+            Message::Have(PieceIndex(piece)) => {
+                self.picker
+                    .peer_have(key, PickPiece(piece))
+                    .map_err(|e| e.to_string())?;
+                self.mark_has(key, piece);
+            }
+            Message::Bitfield(bitfield) => {
+                self.picker
+                    .peer_bitfield(key, bitfield.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                for piece in 0..self.have.len() as u32 {
+                    if bitfield.has(PieceIndex(piece)) {
+                        self.mark_has(key, piece);
+                    }
+                }
+            }
+            Message::HaveAll => {
+                self.picker.peer_have_all(key).map_err(|e| e.to_string())?;
+                for piece in 0..self.have.len() as u32 {
+                    self.mark_has(key, piece);
+                }
+            }
+            Message::HaveNone => self.picker.peer_have_none(key).map_err(|e| e.to_string())?,
+            Message::Request(block) => self.on_request(key, block, now)?,
+            Message::Piece(block) => self.on_block(key, block, now)?,
+            Message::Cancel(_) => {} // requests are answered at once; nothing is queued to cancel
+            Message::Reject(block) => {
+                if self
+                    .picker
+                    .request_rejected(key, to_pick(block))
+                    .map_err(|e| e.to_string())?
+                {
+                    peer.in_flight = peer.in_flight.saturating_sub(1);
+                }
+            }
+            Message::AllowedFast(PieceIndex(piece)) => {
+                let _ = self.picker.peer_allowed_fast(key, PickPiece(piece));
+            }
+            Message::Suggest(PieceIndex(piece)) => {
+                let _ = self.picker.peer_suggest(key, PickPiece(piece));
+            }
+            Message::Extended { id: 0, payload } => {
+                if let Ok(handshake) = ExtendedHandshake::decode(&payload) {
+                    peer.reqq = handshake.request_queue;
+                    if let Some(client) = handshake.client.filter(|c| !c.is_empty()) {
+                        peer.client = client;
+                    }
+                }
+            }
+            Message::Extended { .. }
+            | Message::Unknown { .. }
+            | Message::Port(_)
+            | Message::KeepAlive => {}
+        }
+        Ok(())
+    }
+
+    /// Records that `key` has `piece`, updating our interest in it.
+    fn mark_has(&mut self, key: PeerKey, piece: u32) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(slot) = peer.has.get_mut(piece as usize) else {
+            return;
+        };
+        if std::mem::replace(slot, true) {
+            return;
+        }
+        peer.n_has += 1;
+        if !self.have[piece as usize] {
+            peer.wanted += 1;
+            if !peer.am_interested {
+                peer.am_interested = true;
+                let _ = peer.commands.send(Command::Send(vec![Message::Interested]));
+            }
+        }
+    }
+
+    /// Serves a request from storage, or refuses it (BEP 6 `reject`) if the peer is choked or asks for
+    /// something we do not have.
+    fn on_request(&mut self, key: PeerKey, block: BlockRef, now: Instant) -> Result<(), String> {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return Ok(());
+        };
+        let piece = block.piece.0 as usize;
+        let valid = block.len > 0
+            && block.len <= shoal_wire::BLOCK_LEN
+            && self.have.get(piece).copied() == Some(true);
+        let fast = peer.hello.reserved.supports_fast();
+        if peer.am_choking || !valid {
+            if fast {
+                let _ = peer
+                    .commands
+                    .send(Command::Send(vec![Message::Reject(block)]));
+            }
+            return Ok(());
+        }
+        let mut data = vec![0u8; block.len as usize];
+        // A page-cache read of one block; the rare disk wait is acceptable here for now.
+        match self
+            .storage
+            .read_block(block.piece.0, block.offset, &mut data)
+        {
+            Ok(()) => {
+                peer.upload.record(now, u64::from(block.len));
+                self.upload.record(now, u64::from(block.len));
+                let message = Message::Piece(Block {
+                    piece: block.piece,
+                    offset: block.offset,
+                    data: data.into(),
+                });
+                let _ = peer.commands.send(Command::Send(vec![message]));
+            }
+            Err(shoal_storage::StorageError::OutOfRange { .. }) => {
+                return Err("request past the end of a piece".into());
+            }
+            Err(e) => {
+                // Never send a block we could not read in full.
+                tracing::warn!(error = %e, "cannot serve a block");
+                if fast {
+                    let _ = peer
+                        .commands
+                        .send(Command::Send(vec![Message::Reject(block)]));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_block(&mut self, key: PeerKey, block: Block, now: Instant) -> Result<(), String> {
+        let len = block.data.len() as u32;
+        let reference = BlockRef {
+            piece: block.piece,
+            offset: block.offset,
+            len,
+        };
+        let received = match self.picker.block_received(key, to_pick(reference)) {
+            Ok(received) => received,
+            // A block we never asked for (or of a wrong size) is discarded, never written.
+            Err(_) => return Ok(()),
+        };
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.in_flight = peer.in_flight.saturating_sub(1);
+            peer.download.record(now, u64::from(len));
+        }
+        self.download.record(now, u64::from(len));
+        for (other, cancel) in received.cancels {
+            if let Some(peer) = self.peers.get_mut(&other) {
+                peer.in_flight = peer.in_flight.saturating_sub(1);
+                let _ = peer
+                    .commands
+                    .send(Command::Send(vec![Message::Cancel(to_wire(cancel))]));
+            }
+        }
+        if !received.is_new {
+            return Ok(());
+        }
+        if let Err(e) = self
+            .storage
+            .write_block(block.piece.0, block.offset, &block.data)
+        {
+            self.fail(format!("writing piece {}: {e}", block.piece.0));
+            return Ok(());
+        }
+        if received.piece_complete {
+            let storage = self.storage.clone();
+            let piece = block.piece.0;
+            let expected = self.info.piece_hashes[piece as usize];
+            let events = self.events_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let good = storage.verify_piece_v1(piece, &expected).unwrap_or(false);
+                let _ = events.blocking_send(Event::PieceChecked { piece, good });
+            });
+        }
+        Ok(())
+    }
+
+    fn on_piece_checked(&mut self, piece: u32, good: bool, now: Instant) {
+        if !good {
+            self.hash_failures += 1;
+            tracing::warn!(piece, "piece failed its hash check; fetching it again");
+            let _ = self.picker.piece_failed(PickPiece(piece));
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for key in keys {
+                self.request_blocks(key, now);
+            }
+            return;
+        }
+        let cancels = self
+            .picker
+            .piece_verified(PickPiece(piece))
+            .unwrap_or_default();
+        for (key, block) in cancels {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.in_flight = peer.in_flight.saturating_sub(1);
+                let _ = peer
+                    .commands
+                    .send(Command::Send(vec![Message::Cancel(to_wire(block))]));
+            }
+        }
+        self.have[piece as usize] = true;
+        for peer in self.peers.values_mut() {
+            let _ = peer
+                .commands
+                .send(Command::Send(vec![Message::Have(PieceIndex(piece))]));
+            if peer.has[piece as usize] {
+                peer.wanted -= 1;
+                if peer.wanted == 0 && peer.am_interested {
+                    peer.am_interested = false;
+                    let _ = peer
+                        .commands
+                        .send(Command::Send(vec![Message::NotInterested]));
+                }
+            }
+        }
+        if self.picker.is_finished() && self.state == TorrentState::Downloading {
+            if let Err(e) = self
+                .storage
+                .sync_all()
+                .and_then(|()| self.storage.create_empty_files())
+            {
+                self.fail(format!("finishing: {e}"));
+                return;
+            }
+            tracing::info!(torrent = %self.info.name, "download complete");
+            self.state = TorrentState::Seeding;
+            self.publish(now);
+        }
+    }
+
+    /// Keeps the peer's request pipeline full: deeper for faster peers, within what it said it queues.
+    fn request_blocks(&mut self, key: PeerKey, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !peer.am_interested || self.state != TorrentState::Downloading {
+            return;
+        }
+        // About two seconds of data at the peer's current rate, between 16 and 500 blocks.
+        let rate = peer.download.rate(now);
+        let depth = ((rate * 2) / u64::from(shoal_wire::BLOCK_LEN)).clamp(16, 500) as usize;
+        let depth = depth.min(peer.reqq.map_or(500, |q| q.max(1) as usize));
+        if peer.in_flight >= depth {
+            return;
+        }
+        self.picks.clear();
+        let wanted = depth - peer.in_flight;
+        if self
+            .picker
+            .pick_blocks_into(key, wanted, now, &mut self.picks)
+            .is_err()
+            || self.picks.is_empty()
+        {
+            return;
+        }
+        peer.in_flight += self.picks.len();
+        let requests = self
+            .picks
+            .iter()
+            .map(|b| Message::Request(to_wire(*b)))
+            .collect();
+        let _ = peer.commands.send(Command::Send(requests));
+    }
+
+    /// Unchokes an interested peer at once while a regular slot is free, rather than waiting for the
+    /// next rechoke.
+    fn maybe_unchoke(&mut self, key: PeerKey, now: Instant) {
+        let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
+        if unchoked < self.choker.slots() + 1 {
+            self.set_choke(key, false);
+        }
+        let _ = now;
+    }
+
+    fn rechoke(&mut self, now: Instant) {
+        let candidates: Vec<Candidate<PeerKey>> = self
+            .peers
+            .iter_mut()
+            .map(|(key, p)| Candidate {
+                key: *key,
+                interested: p.peer_interested,
+                download_rate: p.download.rate(now),
+                upload_rate: p.upload.rate(now),
+                connected_at: p.connected_at,
+            })
+            .collect();
+        let unchoked = self
+            .choker
+            .run(now, self.state == TorrentState::Seeding, &candidates);
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.set_choke(key, !unchoked.contains(&key));
+        }
+    }
+
+    fn set_choke(&mut self, key: PeerKey, choke: bool) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.am_choking != choke {
+            peer.am_choking = choke;
+            let message = if choke {
+                Message::Choke
+            } else {
+                Message::Unchoke
+            };
+            let _ = peer.commands.send(Command::Send(vec![message]));
+        }
+    }
+
+    fn handle_timeouts(&mut self, now: Instant) {
+        for (key, _) in self
+            .picker
+            .timeout_requests(now, self.config.request_timeout)
+        {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.in_flight = peer.in_flight.saturating_sub(1);
+            }
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request_blocks(key, now);
+        }
+    }
+
+    fn drop_peer(&mut self, key: PeerKey, reason: &str) {
+        if let Some(peer) = self.peers.get(&key) {
+            let _ = peer.commands.send(Command::Close);
+        }
+        self.remove_peer(key, reason);
+    }
+
+    fn remove_peer(&mut self, key: PeerKey, reason: &str) {
+        if let Some(peer) = self.peers.remove(&key) {
+            tracing::debug!(addr = %peer.hello.addr, reason, "peer gone");
+            let _ = self.picker.remove_peer(key);
+        }
+    }
+
+    fn publish(&mut self, now: Instant) {
+        let layout = self.storage.layout();
+        let bytes_have = self
+            .have
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| **h)
+            .map(|(i, _)| u64::from(layout.piece_len(i as u32).unwrap_or(0)))
+            .sum();
+        let peers = self
+            .peers
+            .values_mut()
+            .map(|p| PeerStats {
+                addr: p.hello.addr,
+                client: p.client.clone(),
+                outgoing: p.hello.outgoing,
+                peer_choking: p.peer_choking,
+                am_choking: p.am_choking,
+                peer_interested: p.peer_interested,
+                am_interested: p.am_interested,
+                download_rate: p.download.rate(now),
+                upload_rate: p.upload.rate(now),
+                pieces: p.n_has,
+            })
+            .collect();
+        let stats = TorrentStats {
+            name: self.info.name.clone(),
+            state: self.state,
+            error: self.error.clone(),
+            pieces_have: self.picker.have_count(),
+            pieces_total: self.have.len() as u32,
+            have: self.have.clone(),
+            bytes_have,
+            bytes_total: layout.total_length(),
+            downloaded: self.download.total(),
+            uploaded: self.upload.total(),
+            download_rate: self.download.rate(now),
+            upload_rate: self.upload.rate(now),
+            hash_failures: self.hash_failures,
+            peers,
+        };
+        self.stats.send_replace(stats);
+    }
+}
+
+/// A readable client name from a peer id: Azureus-style `-XX1234-` ids, else "unknown".
+fn client_name(peer_id: &PeerId) -> String {
+    shoal_wire::Client::from_peer_id(peer_id)
+        .map_or_else(|| "unknown".into(), |client| client.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redial_backoff_doubles_up_to_five_minutes() {
+        let now = Instant::now();
+        let mut backoff = Backoff {
+            failures: 0,
+            next_attempt: now,
+        };
+        let waits: Vec<u64> = (0..12)
+            .map(|_| {
+                backoff.failed(now);
+                (backoff.next_attempt - now).as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300, 300]);
+    }
+}

@@ -1,0 +1,38 @@
+# A python3-libtorrent peer for Shoal's interop tests, on loopback only.
+# usage: lt_peer.py seed|leech TORRENT SAVE_PATH PORT [PEER_HOST:PORT ...]
+# Prints READY when it is listening (and, seeding, has checked its data), DONE when a leech completes.
+import sys
+import time
+
+import libtorrent as lt
+
+mode, torrent, save_path, port = sys.argv[1:5]
+peers = sys.argv[5:]
+settings = {
+    "listen_interfaces": f"127.0.0.1:{port}",
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "allow_multiple_connections_per_ip": True,
+    "outgoing_interfaces": "127.0.0.1",
+}
+session = lt.session(settings)
+handle = session.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save_path})
+deadline = time.time() + 120
+if mode == "seed":
+    while not handle.status().is_seeding:
+        if time.time() > deadline:
+            sys.exit(f"never finished checking: {handle.status().state}")
+        time.sleep(0.05)
+print("READY", flush=True)
+for peer in peers:
+    host, peer_port = peer.rsplit(":", 1)
+    handle.connect_peer((host, int(peer_port)))
+while True:
+    status = handle.status()
+    if mode == "leech" and status.is_seeding:
+        print("DONE", flush=True)
+    if time.time() > deadline:
+        sys.exit(f"timed out: progress {status.progress:.3f}, {status.num_peers} peers")
+    time.sleep(0.1)

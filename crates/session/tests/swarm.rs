@@ -1,0 +1,160 @@
+//! Shoal to Shoal on loopback: a seeder and leechers in one process, real TCP sockets.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use shoal_metainfo::TorrentBuilder;
+use shoal_session::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentState};
+
+fn config(seed: u64) -> SessionConfig {
+    SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        seed,
+        ..SessionConfig::default()
+    }
+}
+
+/// Writes a multi-file payload (odd sizes, an empty file) and returns its torrent.
+fn payload(dir: &Path) -> Vec<u8> {
+    let content = dir.join("album");
+    std::fs::create_dir_all(content.join("disc 2")).unwrap();
+    let mut state = 0x1234_5678_u32;
+    let mut bytes = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect()
+    };
+    std::fs::write(content.join("01.flac"), bytes(1_000_003)).unwrap();
+    std::fs::write(content.join("disc 2/02.flac"), bytes(333_333)).unwrap();
+    std::fs::write(content.join("empty.txt"), b"").unwrap();
+    std::fs::write(content.join("notes.txt"), bytes(77)).unwrap();
+    TorrentBuilder::new(&content)
+        .piece_length(32_768)
+        .build()
+        .unwrap()
+        .bytes
+}
+
+async fn wait_complete(handle: &TorrentHandle, limit: Duration) {
+    let mut stats = handle.stats();
+    tokio::time::timeout(limit, async {
+        loop {
+            {
+                let now = stats.borrow_and_update();
+                assert_ne!(now.state, TorrentState::Error, "{:?}", now.error);
+                if now.state == TorrentState::Seeding {
+                    return;
+                }
+            }
+            stats.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "not complete in time: {:?}",
+            handle.stats().borrow().pieces_have
+        )
+    });
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    for name in ["01.flac", "disc 2/02.flac", "empty.txt", "notes.txt"] {
+        let left = std::fs::read(a.join(name)).unwrap();
+        let right = std::fs::read(b.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(left == right, "{name} differs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leecher_downloads_from_seeder_and_files_match() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    let seeder = Session::new(config(1)).await.unwrap();
+    let seed = seeder
+        .add_torrent(AddTorrent {
+            torrent: torrent.clone(),
+            save_path: source.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    wait_complete(&seed, Duration::from_secs(10)).await;
+
+    let target = tempfile::tempdir().unwrap();
+    let leecher = Session::new(config(2)).await.unwrap();
+    let leech = leecher
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers: vec![seeder.local_addr()],
+        })
+        .unwrap();
+    wait_complete(&leech, Duration::from_secs(30)).await;
+    same_tree(&source.path().join("album"), &target.path().join("album"));
+
+    let stats = leech.stats().borrow().clone();
+    assert_eq!(stats.hash_failures, 0);
+    assert_eq!(stats.bytes_have, stats.bytes_total);
+    assert!(stats.downloaded >= stats.bytes_total);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leechers_trade_pieces_with_each_other() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    let seeder = Session::new(config(10)).await.unwrap();
+    let seed = seeder
+        .add_torrent(AddTorrent {
+            torrent: torrent.clone(),
+            save_path: source.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    wait_complete(&seed, Duration::from_secs(10)).await;
+
+    let mut leechers = Vec::new();
+    for i in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::new(config(20 + i)).await.unwrap();
+        leechers.push((dir, session));
+    }
+    let addrs: Vec<SocketAddr> = leechers.iter().map(|(_, s)| s.local_addr()).collect();
+    let mut handles = Vec::new();
+    for (i, (dir, session)) in leechers.iter().enumerate() {
+        // Every leecher knows the seeder and the leechers before it.
+        let mut peers = vec![seeder.local_addr()];
+        peers.extend(&addrs[..i]);
+        handles.push(
+            session
+                .add_torrent(AddTorrent {
+                    torrent: torrent.clone(),
+                    save_path: dir.path().into(),
+                    peers,
+                })
+                .unwrap(),
+        );
+    }
+    for handle in &handles {
+        wait_complete(handle, Duration::from_secs(60)).await;
+    }
+    for (dir, _) in &leechers {
+        same_tree(&source.path().join("album"), &dir.path().join("album"));
+    }
+    let uploaded_by_leechers: u64 = handles.iter().map(|h| h.stats().borrow().uploaded).sum();
+    assert!(
+        uploaded_by_leechers > 0,
+        "the leechers uploaded to each other"
+    );
+    for (_, session) in leechers {
+        session.shutdown().await;
+    }
+    seeder.shutdown().await;
+}
