@@ -1,6 +1,7 @@
 //! Session settings.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use shoal_metainfo::PeerId;
@@ -24,6 +25,8 @@ pub struct SessionConfig {
     pub request_timeout: Duration,
     /// Seed for the picker's and choker's random choices.
     pub seed: u64,
+    /// Where torrents and their resume data are kept between runs (`None`: nothing is saved).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for SessionConfig {
@@ -50,6 +53,7 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(60),
             seed,
+            state_dir: None,
         }
     }
 }

@@ -41,6 +41,29 @@ pub enum SessionError {
     /// The engine refused the torrent's shape.
     #[error("{0}")]
     Unsupported(String),
+    /// The state directory could not be read or written.
+    #[error("state directory")]
+    State(#[source] std::io::Error),
+}
+
+/// Saves the torrent file and its download directory in `dir`; returns the resume data path.
+fn save_state(
+    dir: &std::path::Path,
+    info_hash: &InfoHash,
+    add: &AddTorrent,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let torrent = dir.join(format!("{info_hash}.torrent"));
+    if !torrent.exists() {
+        shoal_storage::write_atomic(&torrent, &add.torrent).map_err(std::io::Error::other)?;
+    }
+    let save_path = std::path::absolute(&add.save_path)?;
+    shoal_storage::write_atomic(
+        &dir.join(format!("{info_hash}.path")),
+        save_path.as_os_str().as_encoded_bytes(),
+    )
+    .map_err(std::io::Error::other)?;
+    Ok(dir.join(format!("{info_hash}.resume")))
 }
 
 /// The running torrents by info-hash: where to send their events, and their tasks.
@@ -80,6 +103,16 @@ impl TorrentHandle {
     pub async fn add_peers(&self, peers: Vec<SocketAddr>) {
         let _ = self.events.send(Event::AddPeers(peers)).await;
     }
+
+    /// Stops transferring: closes every connection until [`resume`](Self::resume).
+    pub async fn pause(&self) {
+        let _ = self.events.send(Event::Pause).await;
+    }
+
+    /// Starts transferring again after [`pause`](Self::pause).
+    pub async fn resume(&self) {
+        let _ = self.events.send(Event::Resume).await;
+    }
 }
 
 /// The engine: listens for peers and runs torrents.
@@ -107,6 +140,8 @@ pub struct Session {
     config: SessionConfig,
     local_addr: SocketAddr,
     torrents: Routes,
+    /// Each torrent's files on disk, for removal with its data.
+    data_paths: Mutex<HashMap<InfoHash, Vec<PathBuf>>>,
     listener: JoinHandle<()>,
 }
 
@@ -163,6 +198,7 @@ impl Session {
             config,
             local_addr,
             torrents,
+            data_paths: Mutex::default(),
             listener,
         })
     }
@@ -191,11 +227,19 @@ impl Session {
             layout,
             StorageOptions::default(),
         )?);
+        let files = (0..storage.layout().files().len())
+            .filter(|&i| !storage.layout().files()[i].is_padding())
+            .map(|i| storage.file_path(i))
+            .collect();
         let name = shoal_metainfo::text(info.name).into_owned();
         let mut torrents = self.torrents.lock().expect("no panics while held");
         if torrents.contains_key(&info_hash) {
             return Err(SessionError::Duplicate(info_hash));
         }
+        let resume_path = match &self.config.state_dir {
+            Some(dir) => Some(save_state(dir, &info_hash, &add).map_err(SessionError::State)?),
+            None => None,
+        };
         let (events_tx, events_rx) = mpsc::channel(1024);
         let (stats_tx, stats_rx) = watch::channel(TorrentStats {
             name: name.clone(),
@@ -205,6 +249,7 @@ impl Session {
             name,
             info_hash,
             piece_hashes,
+            resume_path,
         };
         let torrent = Torrent::new(
             torrent_info,
@@ -219,11 +264,99 @@ impl Session {
             let _ = events_tx.try_send(Event::AddPeers(add.peers));
         }
         torrents.insert(info_hash, (events_tx.clone(), task));
+        self.data_paths
+            .lock()
+            .expect("no panics while held")
+            .insert(info_hash, files);
         Ok(TorrentHandle {
             info_hash,
             stats: stats_rx,
             events: events_tx,
         })
+    }
+
+    /// Adds back every torrent saved in the state directory (see [`SessionConfig::state_dir`]); resume
+    /// data spares rechecking pieces whose files did not change.
+    ///
+    /// # Errors
+    /// Reading the state directory; torrents that fail to load are returned as errors in the list.
+    pub fn restore(&self) -> Result<Vec<Result<TorrentHandle, SessionError>>, SessionError> {
+        let Some(dir) = self.config.state_dir.clone() else {
+            return Ok(Vec::new());
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(SessionError::State(e)),
+        };
+        let mut restored = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(SessionError::State)?.path();
+            if path.extension().is_none_or(|ext| ext != "torrent") {
+                continue;
+            }
+            let load = || -> std::io::Result<AddTorrent> {
+                let torrent = std::fs::read(&path)?;
+                let save_path = std::fs::read(path.with_extension("path"))?;
+                let save_path = PathBuf::from(std::ffi::OsString::from(
+                    String::from_utf8_lossy(&save_path).into_owned(),
+                ));
+                Ok(AddTorrent {
+                    torrent,
+                    save_path,
+                    peers: Vec::new(),
+                })
+            };
+            restored.push(
+                load()
+                    .map_err(SessionError::State)
+                    .and_then(|add| self.add_torrent(add)),
+            );
+        }
+        Ok(restored)
+    }
+
+    /// Removes a torrent: stops it and forgets it (its state files too); with `delete_data`, deletes its
+    /// downloaded files as well.
+    ///
+    /// # Errors
+    /// Deleting the data failed (the torrent is removed all the same).
+    pub async fn remove_torrent(
+        &self,
+        info_hash: InfoHash,
+        delete_data: bool,
+    ) -> Result<(), SessionError> {
+        let removed = self
+            .torrents
+            .lock()
+            .expect("no panics while held")
+            .remove(&info_hash);
+        let Some((events, task)) = removed else {
+            return Ok(());
+        };
+        let _ = events.send(Event::Shutdown).await;
+        let _ = task.await;
+        if let Some(dir) = &self.config.state_dir {
+            for ext in ["torrent", "path", "resume"] {
+                let _ = std::fs::remove_file(dir.join(format!("{info_hash}.{ext}")));
+            }
+        }
+        if delete_data {
+            let paths = self
+                .data_paths
+                .lock()
+                .expect("no panics while held")
+                .remove(&info_hash)
+                .unwrap_or_default();
+            for path in paths {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(SessionError::State(e)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Stops every torrent (closing their connections) and the listener.

@@ -12,6 +12,8 @@ pub enum TorrentState {
     Downloading,
     /// Complete and verified; uploading to others.
     Seeding,
+    /// Stopped by the user: no connections until resumed.
+    Paused,
     /// Stopped by an error (see [`TorrentStats::error`]).
     Error,
 }

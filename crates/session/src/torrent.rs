@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shoal_metainfo::{InfoHash, PeerId};
 use shoal_picker::{Picker, PieceIndex as PickPiece};
-use shoal_storage::{PieceCheck, Storage};
+use shoal_storage::{PieceCheck, ResumeData, Storage};
 use shoal_wire::{Bitfield, Block, BlockRef, ExtendedHandshake, Message, PieceIndex};
 use tokio::sync::{mpsc, watch};
 
@@ -45,7 +46,13 @@ pub(crate) enum Event {
     },
     /// Addresses to try.
     AddPeers(Vec<SocketAddr>),
-    /// Stop: close every connection and end the task.
+    /// Write resume data now (after completing, say).
+    SaveResume,
+    /// Stop transferring: close every connection and make none until resumed.
+    Pause,
+    /// Start transferring again after a pause.
+    Resume,
+    /// Stop: close every connection, save resume data and end the task.
     Shutdown,
 }
 
@@ -55,6 +62,8 @@ pub(crate) struct TorrentInfo {
     pub name: String,
     pub info_hash: InfoHash,
     pub piece_hashes: Vec<[u8; 20]>,
+    /// Where resume data lives (`None`: no persistence).
+    pub resume_path: Option<PathBuf>,
 }
 
 /// One connected peer's protocol state.
@@ -119,8 +128,12 @@ pub(crate) struct Torrent {
     upload: RateMeter,
     hash_failures: u32,
     state: TorrentState,
+    /// Paused by the user (the state to return to is derived from the picker).
+    paused: bool,
     error: Option<String>,
     picks: Vec<shoal_picker::BlockRef>,
+    /// Pieces verified since resume data was last written.
+    resume_dirty: bool,
 }
 
 /// Converts between the picker's and the wire's block types (the same fields).
@@ -175,8 +188,10 @@ impl Torrent {
             upload: RateMeter::new(now),
             hash_failures: 0,
             state: TorrentState::Checking,
+            paused: false,
             error: None,
             picks: Vec::new(),
+            resume_dirty: false,
         })
     }
 
@@ -189,6 +204,7 @@ impl Torrent {
             tokio::select! {
                 event = events.recv() => match event {
                     None | Some(Event::Shutdown) => break,
+                    Some(Event::SaveResume) => self.save_resume().await,
                     Some(event) => self.handle(event),
                 },
                 _ = tick.tick() => {
@@ -196,6 +212,9 @@ impl Torrent {
                     let now = Instant::now();
                     if seconds.is_multiple_of(10) {
                         self.rechoke(now);
+                    }
+                    if seconds.is_multiple_of(30) && self.resume_dirty {
+                        self.save_resume().await;
                     }
                     self.handle_timeouts(now);
                     self.connect_more();
@@ -206,16 +225,74 @@ impl Torrent {
         for peer in self.peers.values() {
             let _ = peer.commands.send(Command::Close);
         }
+        if self.resume_dirty {
+            self.save_resume().await;
+        }
         self.publish(Instant::now());
     }
 
-    /// Hashes whatever is already on disk, so a restart does not download again.
+    /// Syncs the files, then records the verified pieces with the files' stamps, atomically. Pieces go
+    /// into resume data only after their bytes reached the disk, so a crash never makes an unverified
+    /// piece look done.
+    async fn save_resume(&mut self) {
+        let Some(path) = self.info.resume_path.clone() else {
+            return;
+        };
+        let storage = self.storage.clone();
+        let verified = self.have.clone();
+        let id = self.info.info_hash.as_bytes().to_vec();
+        let saved = tokio::task::spawn_blocking(move || {
+            storage.sync_all()?;
+            let resume = ResumeData {
+                id,
+                verified,
+                files: storage.file_stamps(),
+            };
+            shoal_storage::write_atomic(&path, &resume.to_bytes())
+        })
+        .await;
+        match saved {
+            Ok(Ok(())) => self.resume_dirty = false,
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot save resume data"),
+            Err(e) => tracing::warn!(error = %e, "cannot save resume data"),
+        }
+    }
+
+    /// Finds what is already on disk, so a restart does not download it again: pieces that resume data
+    /// records as verified, in files unchanged since, are trusted; every other piece is hashed.
     async fn check_existing(&mut self) {
         let storage = self.storage.clone();
         let hashes = self.info.piece_hashes.clone();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let resume_path = self.info.resume_path.clone();
+        let id = self.info.info_hash.as_bytes().to_vec();
         let checked = tokio::task::spawn_blocking(move || {
-            storage.recheck_v1(&hashes, None, threads, &|_| {})
+            let trusted = resume_path
+                .and_then(|path| std::fs::read(path).ok())
+                .and_then(
+                    |bytes| match ResumeData::from_bytes(&bytes, &id, storage.layout()) {
+                        Ok(resume) => Some(
+                            resume
+                                .plan(storage.layout(), &storage.file_stamps())
+                                .trusted,
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "ignoring resume data; checking everything");
+                            None
+                        }
+                    },
+                );
+            let trusted = trusted.unwrap_or_else(|| vec![false; hashes.len()]);
+            let rest: Vec<u32> = (0..hashes.len() as u32)
+                .filter(|&p| !trusted[p as usize])
+                .collect();
+            let mut verdicts = storage.recheck_v1(&hashes, Some(&rest), threads, &|_| {})?;
+            for (verdict, trusted) in verdicts.iter_mut().zip(&trusted) {
+                if *trusted {
+                    *verdict = PieceCheck::Good;
+                }
+            }
+            Ok::<_, shoal_storage::StorageError>(verdicts)
         })
         .await;
         match checked {
@@ -226,11 +303,9 @@ impl Torrent {
                         let _ = self.picker.piece_verified(PickPiece(piece as u32));
                     }
                 }
-                self.state = if self.picker.is_finished() {
-                    TorrentState::Seeding
-                } else {
-                    TorrentState::Downloading
-                };
+                self.state = self.active_state();
+                // Record what the check found, so the next start trusts it.
+                self.resume_dirty = self.info.resume_path.is_some();
             }
             Ok(Err(e)) => self.fail(format!("checking existing data: {e}")),
             Err(e) => self.fail(format!("checking existing data: {e}")),
@@ -282,13 +357,49 @@ impl Torrent {
                 }
                 self.connect_more();
             }
-            Event::Shutdown => {}
+            Event::Pause => {
+                self.paused = true;
+                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                for key in keys {
+                    self.drop_peer(key, "paused");
+                }
+                if self.state != TorrentState::Error && self.state != TorrentState::Checking {
+                    self.state = TorrentState::Paused;
+                }
+                self.publish(now);
+            }
+            Event::Resume => {
+                self.paused = false;
+                if self.state == TorrentState::Paused {
+                    self.state = self.active_state();
+                    for backoff in self.known.values_mut() {
+                        backoff.next_attempt = now;
+                    }
+                    self.connect_more();
+                }
+                self.publish(now);
+            }
+            Event::Shutdown | Event::SaveResume => {} // handled in `run`, where they can await
+        }
+    }
+
+    /// Downloading or seeding, by what the picker still misses (or paused).
+    fn active_state(&self) -> TorrentState {
+        if self.paused {
+            TorrentState::Paused
+        } else if self.picker.is_finished() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
         }
     }
 
     /// Dials known addresses until the peer limit, skipping those connected or being connected to.
     fn connect_more(&mut self) {
-        if self.state == TorrentState::Error || self.state == TorrentState::Checking {
+        if matches!(
+            self.state,
+            TorrentState::Error | TorrentState::Checking | TorrentState::Paused
+        ) {
             return;
         }
         let busy: Vec<SocketAddr> = self
@@ -331,7 +442,9 @@ impl Torrent {
     }
 
     fn on_incoming(&mut self, stream: tokio::net::TcpStream, handshake: shoal_wire::Handshake) {
-        if self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent {
+        if self.paused
+            || self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent
+        {
             return; // dropping the stream closes it
         }
         let key = self.next_key;
@@ -647,6 +760,7 @@ impl Torrent {
             }
         }
         self.have[piece as usize] = true;
+        self.resume_dirty = true;
         for peer in self.peers.values_mut() {
             let _ = peer
                 .commands
@@ -673,6 +787,7 @@ impl Torrent {
             tracing::info!(torrent = %self.info.name, "download complete");
             self.state = TorrentState::Seeding;
             self.publish(now);
+            let _ = self.events_tx.try_send(Event::SaveResume);
         }
     }
 

@@ -328,6 +328,8 @@ fn headless_seed_and_add_transfer_a_torrent() {
             "share.torrent",
             "--data",
             ".",
+            "--state-dir",
+            "state-seed",
             "--bind",
             "127.0.0.1",
             "--port",
@@ -348,6 +350,8 @@ fn headless_seed_and_add_transfer_a_torrent() {
             "-o",
             "download",
             "--headless",
+            "--state-dir",
+            "state-leech",
             "--bind",
             "127.0.0.1",
             "--port",
@@ -375,4 +379,17 @@ fn headless_seed_and_add_transfer_a_torrent() {
         .unwrap();
     let status = seeder.wait().unwrap();
     assert!(status.success(), "{status}");
+    // Both runs saved their torrent and resume data for the next start.
+    for state in ["state-seed", "state-leech"] {
+        let saved: Vec<_> = std::fs::read_dir(dir.path().join(state))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            saved
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "resume")),
+            "{state}: {saved:?}"
+        );
+    }
 }

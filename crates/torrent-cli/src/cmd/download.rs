@@ -56,6 +56,23 @@ struct Common {
     /// Most peers per torrent.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
+    /// Where torrents and resume data are kept between runs (default: `$XDG_DATA_HOME/shoal`, else
+    /// `~/.local/share/shoal`).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+/// The state directory: the flag, else the XDG data directory.
+pub fn state_dir(flag: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = flag {
+        return Some(dir.to_path_buf());
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
+    Some(data.join("shoal"))
 }
 
 pub fn add(args: &AddArgs) -> Result<()> {
@@ -107,6 +124,7 @@ fn run(file: &Path, dir: &Path, common: &Common, mode: Mode) -> Result<()> {
         let config = SessionConfig {
             listen: SocketAddr::new(common.bind, common.port),
             max_peers_per_torrent: common.max_peers,
+            state_dir: state_dir(common.state_dir.as_deref()),
             ..SessionConfig::default()
         };
         let session = Session::new(config).await?;
@@ -223,6 +241,7 @@ fn state_name(state: TorrentState) -> &'static str {
         TorrentState::Checking => "checking   ",
         TorrentState::Downloading => "downloading",
         TorrentState::Seeding => "seeding    ",
+        TorrentState::Paused => "paused     ",
         TorrentState::Error => "error      ",
     }
 }

@@ -1,0 +1,179 @@
+//! Restarts: torrents come back from the state directory, and resume data spares rehashing files
+//! that did not change (and only those).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use shoal_metainfo::TorrentBuilder;
+use shoal_session::{
+    AddTorrent, Session, SessionConfig, TorrentHandle, TorrentState, TorrentStats,
+};
+
+fn config(state_dir: &Path) -> SessionConfig {
+    SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        state_dir: Some(state_dir.to_path_buf()),
+        ..SessionConfig::default()
+    }
+}
+
+async fn settled(handle: &TorrentHandle) -> TorrentStats {
+    let mut stats = handle.stats();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        stats.wait_for(|s| matches!(s.state, TorrentState::Seeding | TorrentState::Downloading)),
+    )
+    .await
+    .expect("checked in time")
+    .unwrap()
+    .clone()
+}
+
+/// Flips one byte of `path` while keeping its size and modification time.
+fn corrupt_keeping_mtime(path: &Path) {
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_trusts_unchanged_files_and_rechecks_changed_ones() {
+    let data = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let file = data.path().join("movie.mkv");
+    std::fs::write(
+        &file,
+        (0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let torrent = TorrentBuilder::new(&file)
+        .piece_length(16_384)
+        .build()
+        .unwrap()
+        .bytes;
+
+    // First run: the data is checked in full and resume data is written on shutdown.
+    let session = Session::new(config(state.path())).await.unwrap();
+    let handle = session
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: data.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    assert_eq!(settled(&handle).await.state, TorrentState::Seeding);
+    let info_hash = handle.info_hash();
+    session.shutdown().await;
+    assert!(state.path().join(format!("{info_hash}.resume")).exists());
+
+    // Corrupt a byte but keep size and mtime: a restart trusts the resume data and does not rehash.
+    corrupt_keeping_mtime(&file);
+    let session = Session::new(config(state.path())).await.unwrap();
+    let restored = session.restore().unwrap();
+    assert_eq!(
+        restored.len(),
+        1,
+        "the torrent comes back from the state directory"
+    );
+    let handle = restored.into_iter().next().unwrap().unwrap();
+    let stats = settled(&handle).await;
+    assert_eq!(
+        (stats.state, stats.pieces_have),
+        (TorrentState::Seeding, stats.pieces_total)
+    );
+    session.shutdown().await;
+
+    // Touch the file (new mtime): now its pieces are rehashed and the corruption is found.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    let session = Session::new(config(state.path())).await.unwrap();
+    let handle = session
+        .restore()
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let stats = settled(&handle).await;
+    assert_eq!(stats.state, TorrentState::Downloading);
+    assert_eq!(
+        stats.pieces_have,
+        stats.pieces_total - 1,
+        "exactly the corrupted piece is missing"
+    );
+    assert!(!stats.have[0], "byte 100 is in piece 0");
+
+    // Removing the torrent forgets its state files; with delete_data, its file too.
+    session.remove_torrent(info_hash, true).await.unwrap();
+    assert!(std::fs::read_dir(state.path()).unwrap().next().is_none());
+    assert!(!file.exists());
+    session.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_closes_connections_and_resume_reconnects() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("f.bin");
+    std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+    let torrent = TorrentBuilder::new(&file)
+        .piece_length(16_384)
+        .build()
+        .unwrap()
+        .bytes;
+    let config = |seed| SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        seed,
+        ..SessionConfig::default()
+    };
+    let seeder = Session::new(config(1)).await.unwrap();
+    let seed = seeder
+        .add_torrent(AddTorrent {
+            torrent: torrent.clone(),
+            save_path: data.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    settled(&seed).await;
+    let target = tempfile::tempdir().unwrap();
+    let leecher = Session::new(config(2)).await.unwrap();
+    let leech = leecher
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers: vec![seeder.local_addr()],
+        })
+        .unwrap();
+    leech.pause().await;
+    let mut stats = leech.stats();
+    let paused = tokio::time::timeout(
+        Duration::from_secs(10),
+        stats.wait_for(|s| s.state == TorrentState::Paused),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    assert!(paused.peers.is_empty());
+    leech.resume().await;
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        stats.wait_for(|s| s.state == TorrentState::Seeding),
+    )
+    .await
+    .expect("completes after resuming")
+    .unwrap();
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
