@@ -6,13 +6,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cargo, step};
 
-const BENCHES: &str = "bencode, picker, verify, storage, metainfo";
+const BENCHES: &str = "bencode, picker, wire, verify, storage, metainfo";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("bencode") => bencode(),
         Some("picker") => picker(),
         Some("verify") => verify(),
+        Some("wire") => wire(),
         Some("storage") => storage(),
         Some("metainfo") => metainfo(),
         Some(other) => bail!("no benchmark named {other:?} yet; available: {BENCHES}"),
@@ -232,6 +233,30 @@ fn verify() -> Result<()> {
             "verify_bench",
         ]),
     )
+}
+
+/// Decoding a stream of piece messages, in GB/s (target: at least 5).
+fn wire() -> Result<()> {
+    step(
+        "wire benchmark",
+        cargo(&["bench", "--package", "shoal-wire", "--bench", "decode"]),
+    )?;
+    println!();
+    for entry in
+        std::fs::read_dir("target/criterion/wire_decode").context("reading criterion's results")?
+    {
+        let function = entry?.path();
+        let Ok(benchmark) = read_json(&function.join("new/benchmark.json")) else {
+            continue;
+        };
+        let Some(bytes) = benchmark["throughput"]["Bytes"].as_u64() else {
+            continue;
+        };
+        let nanos = mean_nanos(&function)?;
+        let id = benchmark["full_id"].as_str().unwrap_or_default().to_owned();
+        println!("wire {id}: {:.1} GB/s decoded", bytes as f64 / nanos);
+    }
+    Ok(())
 }
 
 /// Positional IO against memory maps for 16 KiB blocks.
