@@ -38,7 +38,7 @@ pub(crate) enum Event {
     /// A connection ended (or never started).
     PeerGone { key: PeerKey, reason: String },
     /// A completed piece was hashed.
-    PieceChecked { piece: u32, good: bool },
+    PieceChecked { piece: u32, report: PieceReport },
     /// An incoming connection for this torrent, its handshake read.
     Incoming {
         stream: tokio::net::TcpStream,
@@ -85,6 +85,12 @@ struct Peer {
     in_flight: usize,
     /// The peer's advertised request queue (BEP 10 `reqq`).
     reqq: Option<u32>,
+    /// It sent blocks of a piece that verified: until then its pipeline is kept to about one piece, so a
+    /// peer sending bad data spoils at most a piece or two before it is caught.
+    proven: bool,
+    /// It sent blocks of a piece that failed and has not proven itself since: it gets no requests while
+    /// other peers can serve us, until the re-downloaded piece shows whether its blocks were right.
+    suspected: bool,
     download: RateMeter,
     upload: RateMeter,
     connected_at: Instant,
@@ -134,6 +140,41 @@ pub(crate) struct Torrent {
     picks: Vec<shoal_picker::BlockRef>,
     /// Pieces verified since resume data was last written.
     resume_dirty: bool,
+    /// Who sent each block of the pieces not yet verified (offset, sender), for blame when a hash fails.
+    senders: HashMap<u32, Vec<(u32, BanKey)>>,
+    /// Pieces that failed their hash: each block's sender and the SHA-1 of what it sent. When the piece
+    /// later verifies, a block that differs from the good one proves its sender lied.
+    suspects: HashMap<u32, Vec<(u32, BanKey, [u8; 20])>>,
+    banned: std::collections::HashSet<BanKey>,
+    /// Senders of the pieces being hashed right now.
+    checking: HashMap<u32, Vec<BanKey>>,
+}
+
+/// Whom a ban applies to: the IP address, except on loopback, where every test peer shares 127.0.0.1 and
+/// the peer's listening address (or, for incoming peers, its peer id) is used instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum BanKey {
+    Ip(std::net::IpAddr),
+    Addr(SocketAddr),
+    PeerId(PeerId),
+}
+
+impl BanKey {
+    fn of(hello: &Hello) -> Self {
+        match hello.addr.ip() {
+            ip if !ip.is_loopback() => Self::Ip(ip),
+            _ if hello.outgoing => Self::Addr(hello.addr),
+            _ => Self::PeerId(hello.peer_id),
+        }
+    }
+
+    fn matches_addr(&self, addr: SocketAddr) -> bool {
+        match self {
+            Self::Ip(ip) => addr.ip() == *ip,
+            Self::Addr(banned) => addr == *banned,
+            Self::PeerId(_) => false,
+        }
+    }
 }
 
 /// Converts between the picker's and the wire's block types (the same fields).
@@ -192,6 +233,10 @@ impl Torrent {
             error: None,
             picks: Vec::new(),
             resume_dirty: false,
+            senders: HashMap::new(),
+            suspects: HashMap::new(),
+            banned: std::collections::HashSet::new(),
+            checking: HashMap::new(),
         })
     }
 
@@ -346,7 +391,7 @@ impl Torrent {
                 }
                 self.remove_peer(key, &reason);
             }
-            Event::PieceChecked { piece, good } => self.on_piece_checked(piece, good, now),
+            Event::PieceChecked { piece, report } => self.on_piece_checked(piece, report, now),
             Event::Incoming { stream, handshake } => self.on_incoming(stream, handshake),
             Event::AddPeers(addrs) => {
                 for addr in addrs {
@@ -412,7 +457,11 @@ impl Torrent {
         let candidates: Vec<SocketAddr> = self
             .known
             .iter()
-            .filter(|(addr, backoff)| backoff.next_attempt <= now && !busy.contains(addr))
+            .filter(|(addr, backoff)| {
+                backoff.next_attempt <= now
+                    && !busy.contains(addr)
+                    && !self.banned.iter().any(|ban| ban.matches_addr(**addr))
+            })
             .map(|(addr, _)| *addr)
             .collect();
         for addr in candidates {
@@ -532,6 +581,8 @@ impl Torrent {
                 wanted: 0,
                 in_flight: 0,
                 reqq: None,
+                proven: false,
+                suspected: false,
                 download: RateMeter::new(now),
                 upload: RateMeter::new(now),
                 connected_at: now,
@@ -723,25 +774,55 @@ impl Torrent {
             self.fail(format!("writing piece {}: {e}", block.piece.0));
             return Ok(());
         }
+        if let Some(peer) = self.peers.get(&key) {
+            let who = BanKey::of(&peer.hello);
+            let senders = self.senders.entry(block.piece.0).or_default();
+            senders.retain(|(offset, _)| *offset != block.offset);
+            senders.push((block.offset, who));
+        }
         if received.piece_complete {
             let storage = self.storage.clone();
             let piece = block.piece.0;
             let expected = self.info.piece_hashes[piece as usize];
             let events = self.events_tx.clone();
+            let senders = self.senders.remove(&piece).unwrap_or_default();
+            self.checking
+                .insert(piece, senders.iter().map(|(_, who)| *who).collect());
+            let suspects = self.suspects.remove(&piece);
             tokio::task::spawn_blocking(move || {
-                let good = storage.verify_piece_v1(piece, &expected).unwrap_or(false);
-                let _ = events.blocking_send(Event::PieceChecked { piece, good });
+                let report = check_piece(&storage, piece, &expected, senders, suspects);
+                let _ = events.blocking_send(Event::PieceChecked { piece, report });
             });
         }
         Ok(())
     }
 
-    fn on_piece_checked(&mut self, piece: u32, good: bool, now: Instant) {
-        if !good {
+    fn on_piece_checked(&mut self, piece: u32, report: PieceReport, now: Instant) {
+        self.checking.remove(&piece);
+        for liar in report.liars {
+            self.ban(liar);
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for peer in self.peers.values_mut() {
+            let who = BanKey::of(&peer.hello);
+            if report.honest.contains(&who) {
+                peer.proven = true;
+                peer.suspected = false;
+            }
+            if report
+                .suspects
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|(_, w, _)| *w == who))
+                && !peer.proven
+            {
+                peer.suspected = true;
+            }
+        }
+        if let Some(suspects) = report.suspects {
             self.hash_failures += 1;
             tracing::warn!(piece, "piece failed its hash check; fetching it again");
             let _ = self.picker.piece_failed(PickPiece(piece));
-            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            self.suspects.insert(piece, suspects);
             for key in keys {
                 self.request_blocks(key, now);
             }
@@ -788,6 +869,28 @@ impl Torrent {
             self.state = TorrentState::Seeding;
             self.publish(now);
             let _ = self.events_tx.try_send(Event::SaveResume);
+            return;
+        }
+        // Peers that waited for this verdict may ask for more.
+        for key in keys {
+            self.request_blocks(key, now);
+        }
+    }
+
+    /// Bans a sender of bad data: closes its connections and refuses it from now on.
+    fn ban(&mut self, who: BanKey) {
+        if !self.banned.insert(who) {
+            return;
+        }
+        tracing::warn!(peer = ?who, "banned for sending data that fails hash checks");
+        let liars: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| BanKey::of(&p.hello) == who)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in liars {
+            self.drop_peer(key, "banned: bad data");
         }
     }
 
@@ -802,7 +905,15 @@ impl Torrent {
         // About two seconds of data at the peer's current rate, between 16 and 500 blocks.
         let rate = peer.download.rate(now);
         let depth = ((rate * 2) / u64::from(shoal_wire::BLOCK_LEN)).clamp(16, 500) as usize;
-        let depth = depth.min(peer.reqq.map_or(500, |q| q.max(1) as usize));
+        let mut depth = depth.min(peer.reqq.map_or(500, |q| q.max(1) as usize));
+        if !peer.proven {
+            let piece_blocks = self
+                .storage
+                .layout()
+                .piece_length()
+                .div_ceil(u64::from(shoal_wire::BLOCK_LEN));
+            depth = depth.min(piece_blocks.max(2) as usize);
+        }
         if peer.in_flight >= depth {
             return;
         }
@@ -942,6 +1053,80 @@ impl Torrent {
             peers,
         };
         self.stats.send_replace(stats);
+    }
+}
+
+/// The outcome of hashing a completed piece.
+#[derive(Debug)]
+pub(crate) struct PieceReport {
+    /// `None` if the piece is good; else each block's sender and the hash of what it sent, kept until
+    /// the piece is downloaded again.
+    suspects: Option<Vec<(u32, BanKey, [u8; 20])>>,
+    /// Senders proven to have lied: the sole sender of a bad piece, or, once a piece that failed before
+    /// verifies, those whose earlier blocks differ from the good ones.
+    liars: Vec<BanKey>,
+    /// Senders of a piece that verified.
+    honest: Vec<BanKey>,
+}
+
+/// Hashes piece `piece` (blocking IO) and works out who, if anyone, sent bad data.
+fn check_piece(
+    storage: &Storage,
+    piece: u32,
+    expected: &[u8; 20],
+    senders: Vec<(u32, BanKey)>,
+    suspects: Option<Vec<(u32, BanKey, [u8; 20])>>,
+) -> PieceReport {
+    use sha1::{Digest, Sha1};
+    let mut data = Vec::new();
+    let good = storage
+        .hash_piece_v1(piece, &mut data)
+        .is_ok_and(|hash| hash == *expected);
+    let block_hash = |offset: u32| -> [u8; 20] {
+        let start = (offset as usize).min(data.len());
+        let end = (start + shoal_wire::BLOCK_LEN as usize).min(data.len());
+        Sha1::digest(&data[start..end]).into()
+    };
+    if good {
+        // Compare what each earlier sender sent with the good data: a difference is proof.
+        let earlier = suspects.unwrap_or_default();
+        let mut liars: Vec<BanKey> = earlier
+            .iter()
+            .copied()
+            .filter(|(offset, _, sent)| block_hash(*offset) != *sent)
+            .map(|(_, who, _)| who)
+            .collect();
+        liars.dedup();
+        // The new senders, and the earlier ones whose blocks turned out right, are honest.
+        let honest = senders
+            .into_iter()
+            .map(|(_, who)| who)
+            .chain(earlier.into_iter().map(|(_, who, _)| who))
+            .filter(|who| !liars.contains(who))
+            .collect();
+        return PieceReport {
+            suspects: None,
+            liars,
+            honest,
+        };
+    }
+    let mut distinct: Vec<BanKey> = senders.iter().map(|(_, who)| *who).collect();
+    distinct.sort_unstable_by_key(|who| format!("{who:?}"));
+    distinct.dedup();
+    // A piece sent entirely by one peer that fails is that peer's doing.
+    let liars = if distinct.len() == 1 {
+        distinct
+    } else {
+        Vec::new()
+    };
+    let suspects = senders
+        .into_iter()
+        .map(|(offset, who)| (offset, who, block_hash(offset)))
+        .collect();
+    PieceReport {
+        suspects: Some(suspects),
+        liars,
+        honest: Vec::new(),
     }
 }
 
