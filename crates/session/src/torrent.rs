@@ -896,10 +896,23 @@ impl Torrent {
 
     /// Keeps the peer's request pipeline full: deeper for faster peers, within what it said it queues.
     fn request_blocks(&mut self, key: PeerKey, now: Instant) {
+        // A suspect waits while anyone else unsuspected could serve us.
+        let others = self
+            .peers
+            .iter()
+            .any(|(k, p)| *k != key && !p.suspected && !p.peer_choking && p.wanted > 0);
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if !peer.am_interested || self.state != TorrentState::Downloading {
+        if !peer.am_interested
+            || self.state != TorrentState::Downloading
+            || (peer.suspected && others)
+        {
+            return;
+        }
+        // An unproven peer waits for the verdict on the piece it just sent before it gets another.
+        let who = BanKey::of(&peer.hello);
+        if !peer.proven && self.checking.values().any(|senders| senders.contains(&who)) {
             return;
         }
         // About two seconds of data at the peer's current rate, between 16 and 500 blocks.
