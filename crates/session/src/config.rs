@@ -27,6 +27,8 @@ pub struct SessionConfig {
     pub seed: u64,
     /// Where torrents and their resume data are kept between runs (`None`: nothing is saved).
     pub state_dir: Option<PathBuf>,
+    /// The longest one tracker announce may take.
+    pub tracker_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -54,6 +56,7 @@ impl Default for SessionConfig {
             request_timeout: Duration::from_secs(60),
             seed,
             state_dir: None,
+            tracker_timeout: Duration::from_secs(30),
         }
     }
 }

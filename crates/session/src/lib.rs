@@ -2,8 +2,9 @@
 //! with the fast extension, BEP 6, and the extension protocol, BEP 10), the piece picker, storage with
 //! hash checks, the tit-for-tat [`Choker`], and [`TorrentStats`] snapshots on a `watch` channel.
 //!
-//! Status: downloads from and uploads to peers whose addresses it is given; trackers, PEX, DHT, rate
-//! limits and resume data are not wired in yet.
+//! Status: finds peers through the torrent's trackers (BEP 12 tiers) and from addresses it is given,
+//! downloads and seeds, keeps resume data, bans peers that send bad data; PEX, DHT and rate limits are
+//! not wired in yet.
 #![warn(missing_docs)]
 
 mod choker;
@@ -18,4 +19,4 @@ pub use choker::{Candidate, Choker};
 pub use config::SessionConfig;
 pub use rate::{RateMeter, TokenBucket};
 pub use session::{AddTorrent, Session, SessionError, TorrentHandle};
-pub use stats::{PeerStats, TorrentState, TorrentStats};
+pub use stats::{PeerStats, TorrentState, TorrentStats, TrackerStats};

@@ -140,6 +140,8 @@ pub struct Session {
     config: SessionConfig,
     local_addr: SocketAddr,
     torrents: Routes,
+    /// Shared by every torrent's announces.
+    tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
     /// Each torrent's files on disk, for removal with its data.
     data_paths: Mutex<HashMap<InfoHash, Vec<PathBuf>>>,
     listener: JoinHandle<()>,
@@ -165,6 +167,13 @@ impl Session {
                 source,
             })?;
         let torrents = Routes::default();
+        // Without a tracker client (TLS setup failed, say), torrents still run on other peer sources.
+        let tracker_client = shoal_tracker::TrackerClient::new(
+            shoal_tracker::ClientConfig::with_timeout(config.tracker_timeout),
+        )
+        .map_err(|e| tracing::warn!(error = %e, "no tracker client"))
+        .ok()
+        .map(Arc::new);
         let routes = torrents.clone();
         let handshake_timeout = config.handshake_timeout;
         let listener = tokio::spawn(async move {
@@ -199,6 +208,7 @@ impl Session {
             local_addr,
             torrents,
             data_paths: Mutex::default(),
+            tracker_client,
             listener,
         })
     }
@@ -220,6 +230,11 @@ impl Session {
         })?;
         let piece_hashes: Vec<[u8; 20]> = (0..info.piece_count())
             .filter_map(|i| info.piece_hash(i).copied())
+            .collect();
+        let trackers: Vec<Vec<String>> = metainfo
+            .trackers()
+            .into_iter()
+            .map(|tier| tier.into_iter().map(str::to_owned).collect())
             .collect();
         let layout = Layout::from_info(info)?;
         let storage = Arc::new(Storage::new(
@@ -250,6 +265,9 @@ impl Session {
             info_hash,
             piece_hashes,
             resume_path,
+            trackers,
+            port: self.local_addr.port(),
+            tracker_client: self.tracker_client.clone(),
         };
         let torrent = Torrent::new(
             torrent_info,

@@ -43,6 +43,21 @@ pub struct PeerStats {
     pub pieces: u32,
 }
 
+/// What one tracker said last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// The tracker's URL.
+    pub url: String,
+    /// The last announce's outcome: `Ok(peers returned)` or the error, as text.
+    pub last: Result<usize, String>,
+    /// Seeders and leechers the tracker reported.
+    pub seeders: Option<u32>,
+    /// Leechers the tracker reported.
+    pub leechers: Option<u32>,
+    /// A warning the tracker sent.
+    pub warning: Option<String>,
+}
+
 /// A torrent's state, refreshed every second.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TorrentStats {
@@ -74,6 +89,8 @@ pub struct TorrentStats {
     pub hash_failures: u32,
     /// Connected peers.
     pub peers: Vec<PeerStats>,
+    /// Each tracker that answered or failed, by URL.
+    pub trackers: Vec<TrackerStats>,
 }
 
 impl TorrentStats {

@@ -64,6 +64,12 @@ pub(crate) struct TorrentInfo {
     pub piece_hashes: Vec<[u8; 20]>,
     /// Where resume data lives (`None`: no persistence).
     pub resume_path: Option<PathBuf>,
+    /// Tracker tiers (BEP 12).
+    pub trackers: Vec<Vec<String>>,
+    /// The port we accept peers on, for announces.
+    pub port: u16,
+    /// The session's tracker client.
+    pub tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
 }
 
 /// One connected peer's protocol state.
@@ -148,6 +154,15 @@ pub(crate) struct Torrent {
     banned: std::collections::HashSet<BanKey>,
     /// Senders of the pieces being hashed right now.
     checking: HashMap<u32, Vec<BanKey>>,
+    /// The announce task, its commands and its outcomes.
+    announcer: Option<(
+        tokio::task::JoinHandle<()>,
+        mpsc::Sender<shoal_tracker::AnnouncerCommand>,
+    )>,
+    announce_outcomes: Option<mpsc::Receiver<shoal_tracker::AnnounceOutcome>>,
+    trackers: Vec<crate::TrackerStats>,
+    /// Transfer counters shared with the announce task (uploaded, downloaded, left).
+    counters: Arc<[std::sync::atomic::AtomicU64; 3]>,
 }
 
 /// Whom a ban applies to: the IP address, except on loopback, where every test peer shares 127.0.0.1 and
@@ -237,12 +252,17 @@ impl Torrent {
             suspects: HashMap::new(),
             banned: std::collections::HashSet::new(),
             checking: HashMap::new(),
+            announcer: None,
+            announce_outcomes: None,
+            trackers: Vec::new(),
+            counters: Arc::default(),
         })
     }
 
     /// Runs the torrent until [`Event::Shutdown`].
     pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>) {
         self.check_existing().await;
+        self.start_announcer();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut seconds = 0u64;
         loop {
@@ -252,6 +272,7 @@ impl Torrent {
                     Some(Event::SaveResume) => self.save_resume().await,
                     Some(event) => self.handle(event),
                 },
+                Some(outcome) = next_outcome(&mut self.announce_outcomes) => self.on_announce(outcome),
                 _ = tick.tick() => {
                     seconds += 1;
                     let now = Instant::now();
@@ -263,6 +284,7 @@ impl Torrent {
                     }
                     self.handle_timeouts(now);
                     self.connect_more();
+                    self.update_counters();
                     self.publish(now);
                 }
             }
@@ -273,7 +295,119 @@ impl Torrent {
         if self.resume_dirty {
             self.save_resume().await;
         }
+        // Tell the trackers we leave (`stopped`), waiting a little for them.
+        if let Some((task, commands)) = self.announcer.take() {
+            let _ = commands.send(shoal_tracker::AnnouncerCommand::Stop).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
         self.publish(Instant::now());
+    }
+
+    /// Starts announcing to the torrent's trackers, if it has any.
+    fn start_announcer(&mut self) {
+        let Some(client) = self.info.tracker_client.clone() else {
+            return;
+        };
+        if self.info.trackers.is_empty() || self.state == TorrentState::Error {
+            return;
+        }
+        self.update_counters();
+        let announcer = shoal_tracker::Announcer::new(
+            self.info.trackers.clone(),
+            shoal_tracker::AnnouncerConfig::default(),
+            self.config.seed,
+            Instant::now(),
+        );
+        let (commands_tx, commands_rx) = mpsc::channel(8);
+        let (outcomes_tx, outcomes_rx) = mpsc::channel(16);
+        let (info_hash, peer_id, port) = (self.info.info_hash, self.config.peer_id, self.info.port);
+        let counters = self.counters.clone();
+        let task = tokio::spawn(async move {
+            let make_request = |_job: &shoal_tracker::AnnounceJob| {
+                let mut request = shoal_tracker::AnnounceRequest::new(info_hash, peer_id, port);
+                let [uploaded, downloaded, left] = &*counters;
+                request.uploaded = uploaded.load(std::sync::atomic::Ordering::Relaxed);
+                request.downloaded = downloaded.load(std::sync::atomic::Ordering::Relaxed);
+                request.left = left.load(std::sync::atomic::Ordering::Relaxed);
+                request
+            };
+            shoal_tracker::run_announcer(
+                &client,
+                announcer,
+                make_request,
+                commands_rx,
+                outcomes_tx,
+            )
+            .await;
+        });
+        if self.picker.is_finished() {
+            // Already complete: `left` is 0 from the first announce; there is no `completed` to send.
+        }
+        self.announcer = Some((task, commands_tx));
+        self.announce_outcomes = Some(outcomes_rx);
+    }
+
+    /// Updates the counters announces report.
+    fn update_counters(&self) {
+        let [uploaded, downloaded, left] = &*self.counters;
+        let have: u64 = self
+            .have
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| **h)
+            .map(|(i, _)| u64::from(self.storage.layout().piece_len(i as u32).unwrap_or(0)))
+            .sum();
+        uploaded.store(self.upload.total(), std::sync::atomic::Ordering::Relaxed);
+        downloaded.store(self.download.total(), std::sync::atomic::Ordering::Relaxed);
+        left.store(
+            self.storage.layout().total_length() - have,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// A tracker answered (or failed): note it and try the peers it gave.
+    fn on_announce(&mut self, outcome: shoal_tracker::AnnounceOutcome) {
+        let entry = match outcome.result {
+            Ok(reply) => {
+                let ours = self.info.port;
+                let peers: Vec<SocketAddr> = reply
+                    .peers
+                    .iter()
+                    .copied()
+                    // Our own announce comes back in the list.
+                    .filter(|addr| {
+                        !(addr.port() == ours
+                            && (addr.ip().is_loopback() || addr.ip().is_unspecified()))
+                    })
+                    .collect();
+                let now = Instant::now();
+                for addr in &peers {
+                    self.known.entry(*addr).or_insert(Backoff {
+                        failures: 0,
+                        next_attempt: now,
+                    });
+                }
+                self.connect_more();
+                crate::TrackerStats {
+                    url: outcome.url,
+                    last: Ok(peers.len()),
+                    seeders: reply.complete,
+                    leechers: reply.incomplete,
+                    warning: reply.warning,
+                }
+            }
+            Err(e) => crate::TrackerStats {
+                url: outcome.url,
+                last: Err(e.to_string()),
+                seeders: None,
+                leechers: None,
+                warning: None,
+            },
+        };
+        match self.trackers.iter_mut().find(|t| t.url == entry.url) {
+            Some(slot) => *slot = entry,
+            None => self.trackers.push(entry),
+        }
     }
 
     /// Syncs the files, then records the verified pieces with the files' stamps, atomically. Pieces go
@@ -869,6 +1003,10 @@ impl Torrent {
             self.state = TorrentState::Seeding;
             self.publish(now);
             let _ = self.events_tx.try_send(Event::SaveResume);
+            self.update_counters();
+            if let Some((_, commands)) = &self.announcer {
+                let _ = commands.try_send(shoal_tracker::AnnouncerCommand::Completed);
+            }
             return;
         }
         // Peers that waited for this verdict may ask for more.
@@ -1064,8 +1202,19 @@ impl Torrent {
             upload_rate: self.upload.rate(now),
             hash_failures: self.hash_failures,
             peers,
+            trackers: self.trackers.clone(),
         };
         self.stats.send_replace(stats);
+    }
+}
+
+/// The next announce outcome, or never when there is no announce task.
+async fn next_outcome(
+    outcomes: &mut Option<mpsc::Receiver<shoal_tracker::AnnounceOutcome>>,
+) -> Option<shoal_tracker::AnnounceOutcome> {
+    match outcomes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
