@@ -29,6 +29,10 @@ pub struct SessionConfig {
     pub state_dir: Option<PathBuf>,
     /// The longest one tracker announce may take.
     pub tracker_timeout: Duration,
+    /// Session-wide download limit, bytes per second (`None`: unlimited).
+    pub download_limit: Option<u64>,
+    /// Session-wide upload limit, bytes per second (`None`: unlimited).
+    pub upload_limit: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -57,6 +61,8 @@ impl Default for SessionConfig {
             seed,
             state_dir: None,
             tracker_timeout: Duration::from_secs(30),
+            download_limit: None,
+            upload_limit: None,
         }
     }
 }

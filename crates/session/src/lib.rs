@@ -17,6 +17,6 @@ mod torrent;
 
 pub use choker::{Candidate, Choker};
 pub use config::SessionConfig;
-pub use rate::{RateMeter, TokenBucket};
+pub use rate::{Limiter, RateMeter, TokenBucket};
 pub use session::{AddTorrent, Session, SessionError, TorrentHandle};
 pub use stats::{PeerStats, TorrentState, TorrentStats, TrackerStats};

@@ -11,6 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+
+use crate::rate::Limiter;
 use crate::torrent::{Event, PeerKey};
 
 /// What the torrent task tells a peer's writer.
@@ -36,33 +39,41 @@ pub(crate) fn our_reserved() -> Reserved {
     Reserved::default().with_fast().with_extensions()
 }
 
+/// What every connection of a torrent needs to know.
+#[derive(Debug, Clone)]
+pub(crate) struct Setup {
+    pub key: PeerKey,
+    pub info_hash: InfoHash,
+    pub our_id: PeerId,
+    pub piece_count: u32,
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub events: mpsc::Sender<Event>,
+    /// Download limits to respect (session-wide, then the torrent's).
+    pub download: [Arc<Limiter>; 2],
+    /// Upload limits to respect.
+    pub upload: [Arc<Limiter>; 2],
+}
+
 /// Connects to `addr` and runs the connection until it ends.
-pub(crate) async fn connect(
-    addr: SocketAddr,
-    key: PeerKey,
-    info_hash: InfoHash,
-    our_id: PeerId,
-    piece_count: u32,
-    timeouts: (Duration, Duration, Duration),
-    events: mpsc::Sender<Event>,
-) {
-    let (connect_timeout, handshake_timeout, idle) = timeouts;
+pub(crate) async fn connect(addr: SocketAddr, setup: Setup) {
     let result = async {
-        let mut stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+        let mut stream = tokio::time::timeout(setup.connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| "connect timed out".to_string())?
             .map_err(|e| format!("connect: {e}"))?;
         stream.set_nodelay(true).ok();
-        let ours = Handshake::new(info_hash, our_id).with_reserved(our_reserved());
+        let ours = Handshake::new(setup.info_hash, setup.our_id).with_reserved(our_reserved());
         stream
             .write_all(&ours.to_bytes())
             .await
             .map_err(|e| format!("send handshake: {e}"))?;
-        let theirs = tokio::time::timeout(handshake_timeout, read_handshake(&mut stream))
+        let theirs = tokio::time::timeout(setup.handshake_timeout, read_handshake(&mut stream))
             .await
             .map_err(|_| "handshake timed out".to_string())??;
         theirs
-            .check(&info_hash, &our_id)
+            .check(&setup.info_hash, &setup.our_id)
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((stream, theirs))
     }
@@ -75,43 +86,38 @@ pub(crate) async fn connect(
                 reserved: theirs.reserved,
                 outgoing: true,
             };
-            run(stream, key, hello, piece_count, idle, events).await;
+            run(stream, hello, setup).await;
         }
         Err(reason) => {
-            let _ = events.send(Event::PeerGone { key, reason }).await;
+            let _ = setup
+                .events
+                .send(Event::PeerGone {
+                    key: setup.key,
+                    reason,
+                })
+                .await;
         }
     }
 }
 
 /// Serves an incoming connection whose handshake the listener already read and routed here.
-pub(crate) async fn accept(
-    mut stream: TcpStream,
-    theirs: Handshake,
-    key: PeerKey,
-    our_id: PeerId,
-    piece_count: u32,
-    idle: Duration,
-    events: mpsc::Sender<Event>,
-) {
+pub(crate) async fn accept(mut stream: TcpStream, theirs: Handshake, setup: Setup) {
+    let gone = |reason: String| Event::PeerGone {
+        key: setup.key,
+        reason,
+    };
     let addr = match stream.peer_addr() {
         Ok(addr) => addr,
         Err(e) => {
-            let _ = events
-                .send(Event::PeerGone {
-                    key,
-                    reason: format!("peer address: {e}"),
-                })
-                .await;
+            let _ = setup.events.send(gone(format!("peer address: {e}"))).await;
             return;
         }
     };
-    let ours = Handshake::new(theirs.info_hash, our_id).with_reserved(our_reserved());
+    let ours = Handshake::new(theirs.info_hash, setup.our_id).with_reserved(our_reserved());
     if let Err(e) = stream.write_all(&ours.to_bytes()).await {
-        let _ = events
-            .send(Event::PeerGone {
-                key,
-                reason: format!("send handshake: {e}"),
-            })
+        let _ = setup
+            .events
+            .send(gone(format!("send handshake: {e}")))
             .await;
         return;
     }
@@ -121,7 +127,7 @@ pub(crate) async fn accept(
         reserved: theirs.reserved,
         outgoing: false,
     };
-    run(stream, key, hello, piece_count, idle, events).await;
+    run(stream, hello, setup).await;
 }
 
 /// Reads exactly one handshake.
@@ -144,14 +150,16 @@ pub(crate) async fn read_handshake(stream: &mut TcpStream) -> Result<Handshake, 
 
 /// The connection after the handshake: registers with the torrent, then reads and writes until either
 /// side ends it.
-async fn run(
-    stream: TcpStream,
-    key: PeerKey,
-    hello: Hello,
-    piece_count: u32,
-    idle: Duration,
-    events: mpsc::Sender<Event>,
-) {
+async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
+    let Setup {
+        key,
+        piece_count,
+        idle_timeout: idle,
+        events,
+        download,
+        upload,
+        ..
+    } = setup;
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     let fast = hello.reserved.supports_fast();
     if events
@@ -179,19 +187,38 @@ async fn run(
             let Command::Send(messages) = command else {
                 return Ok(());
             };
-            for message in &messages {
-                message.encode_into(&mut buf);
-            }
-            // Coalesce whatever else is already queued into the same write.
-            while let Ok(Command::Send(more)) = commands.try_recv() {
-                for message in &more {
-                    message.encode_into(&mut buf);
+            let mut payload = 0;
+            let mut close = false;
+            let mut encode = |messages: &[Message], buf: &mut BytesMut| {
+                for message in messages {
+                    if let Message::Piece(block) = message {
+                        payload += block.data.len() as u64;
+                    }
+                    message.encode_into(buf);
                 }
+            };
+            encode(&messages, &mut buf);
+            // Coalesce whatever else is already queued into the same write.
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Send(more)) => encode(&more, &mut buf),
+                    Ok(Command::Close) => {
+                        close = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            for limit in &upload {
+                limit.acquire(payload).await;
             }
             writer
                 .write_all(&buf)
                 .await
                 .map_err(|e| format!("write: {e}"))?;
+            if close {
+                return Ok(());
+            }
             buf.clear();
         }
     };
@@ -209,7 +236,12 @@ async fn run(
                 Err(_) => return Err::<(), String>("idle timeout".into()),
                 Ok(Err(e)) => return Err(format!("read: {e}")),
                 Ok(Ok(0)) => return Err("connection closed".into()),
-                Ok(Ok(_)) => {}
+                Ok(Ok(n)) => {
+                    // Reading slower is how a download limit pushes back on the sender (TCP flow control).
+                    for limit in &download {
+                        limit.acquire(n as u64).await;
+                    }
+                }
             }
             let mut batch = Vec::new();
             loop {

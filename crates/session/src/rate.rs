@@ -137,6 +137,53 @@ impl TokenBucket {
     }
 }
 
+/// A [`TokenBucket`] shared by many connections, waited on asynchronously.
+#[derive(Debug)]
+pub struct Limiter(std::sync::Mutex<TokenBucket>);
+
+impl Limiter {
+    /// A limiter of `rate` bytes per second (`None`: unlimited).
+    pub fn new(rate: Option<u64>) -> Self {
+        Self(std::sync::Mutex::new(TokenBucket::new(
+            rate,
+            Instant::now(),
+        )))
+    }
+
+    /// Changes the rate.
+    pub fn set_rate(&self, rate: Option<u64>) {
+        self.0
+            .lock()
+            .expect("no panics while held")
+            .set_rate(rate, Instant::now());
+    }
+
+    /// The current rate.
+    pub fn rate(&self) -> Option<u64> {
+        self.0.lock().expect("no panics while held").rate()
+    }
+
+    /// Waits until `bytes` may pass.
+    pub async fn acquire(&self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        loop {
+            let now = tokio::time::Instant::now().into_std();
+            let wait = match self
+                .0
+                .lock()
+                .expect("no panics while held")
+                .take(now, bytes)
+            {
+                Ok(()) => return,
+                Err(wait) => wait,
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

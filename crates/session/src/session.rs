@@ -104,6 +104,11 @@ impl TorrentHandle {
         let _ = self.events.send(Event::AddPeers(peers)).await;
     }
 
+    /// Limits this torrent's download and upload rates, in bytes per second (`None`: unlimited).
+    pub async fn set_limits(&self, download: Option<u64>, upload: Option<u64>) {
+        let _ = self.events.send(Event::SetLimits(download, upload)).await;
+    }
+
     /// Stops transferring: closes every connection until [`resume`](Self::resume).
     pub async fn pause(&self) {
         let _ = self.events.send(Event::Pause).await;
@@ -142,6 +147,8 @@ pub struct Session {
     torrents: Routes,
     /// Shared by every torrent's announces.
     tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
+    /// Session-wide download and upload limits.
+    limits: [Arc<crate::Limiter>; 2],
     /// Each torrent's files on disk, for removal with its data.
     data_paths: Mutex<HashMap<InfoHash, Vec<PathBuf>>>,
     listener: JoinHandle<()>,
@@ -167,6 +174,10 @@ impl Session {
                 source,
             })?;
         let torrents = Routes::default();
+        let limits = [
+            Arc::new(crate::Limiter::new(config.download_limit)),
+            Arc::new(crate::Limiter::new(config.upload_limit)),
+        ];
         // Without a tracker client (TLS setup failed, say), torrents still run on other peer sources.
         let tracker_client = shoal_tracker::TrackerClient::new(
             shoal_tracker::ClientConfig::with_timeout(config.tracker_timeout),
@@ -209,8 +220,15 @@ impl Session {
             torrents,
             data_paths: Mutex::default(),
             tracker_client,
+            limits,
             listener,
         })
+    }
+
+    /// Changes the session-wide download and upload limits, in bytes per second (`None`: unlimited).
+    pub fn set_limits(&self, download: Option<u64>, upload: Option<u64>) {
+        self.limits[0].set_rate(download);
+        self.limits[1].set_rate(upload);
     }
 
     /// The address peers can connect to.
@@ -268,6 +286,7 @@ impl Session {
             trackers,
             port: self.local_addr.port(),
             tracker_client: self.tracker_client.clone(),
+            global_limits: self.limits.clone(),
         };
         let torrent = Torrent::new(
             torrent_info,

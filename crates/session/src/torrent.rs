@@ -48,6 +48,8 @@ pub(crate) enum Event {
     AddPeers(Vec<SocketAddr>),
     /// Write resume data now (after completing, say).
     SaveResume,
+    /// New download and upload limits for this torrent, bytes per second (`None`: unlimited).
+    SetLimits(Option<u64>, Option<u64>),
     /// Stop transferring: close every connection and make none until resumed.
     Pause,
     /// Start transferring again after a pause.
@@ -70,6 +72,8 @@ pub(crate) struct TorrentInfo {
     pub port: u16,
     /// The session's tracker client.
     pub tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
+    /// The session-wide download and upload limits.
+    pub global_limits: [Arc<crate::Limiter>; 2],
 }
 
 /// One connected peer's protocol state.
@@ -163,6 +167,8 @@ pub(crate) struct Torrent {
     trackers: Vec<crate::TrackerStats>,
     /// Transfer counters shared with the announce task (uploaded, downloaded, left).
     counters: Arc<[std::sync::atomic::AtomicU64; 3]>,
+    /// This torrent's download and upload limits.
+    limits: [Arc<crate::Limiter>; 2],
 }
 
 /// Whom a ban applies to: the IP address, except on loopback, where every test peer shares 127.0.0.1 and
@@ -256,6 +262,10 @@ impl Torrent {
             announce_outcomes: None,
             trackers: Vec::new(),
             counters: Arc::default(),
+            limits: [
+                Arc::new(crate::Limiter::new(None)),
+                Arc::new(crate::Limiter::new(None)),
+            ],
         })
     }
 
@@ -558,6 +568,10 @@ impl Torrent {
                 }
                 self.publish(now);
             }
+            Event::SetLimits(down, up) => {
+                self.limits[0].set_rate(down);
+                self.limits[1].set_rate(up);
+            }
             Event::Shutdown | Event::SaveResume => {} // handled in `run`, where they can await
         }
     }
@@ -607,20 +621,7 @@ impl Torrent {
             let key = self.next_key;
             self.next_key += 1;
             self.connecting.insert(key, addr);
-            let timeouts = (
-                self.config.connect_timeout,
-                self.config.handshake_timeout,
-                self.config.idle_timeout,
-            );
-            tokio::spawn(peer::connect(
-                addr,
-                key,
-                self.info.info_hash,
-                self.config.peer_id,
-                self.have.len() as u32,
-                timeouts,
-                self.events_tx.clone(),
-            ));
+            tokio::spawn(peer::connect(addr, self.peer_setup(key)));
         }
     }
 
@@ -632,15 +633,25 @@ impl Torrent {
         }
         let key = self.next_key;
         self.next_key += 1;
-        tokio::spawn(peer::accept(
-            stream,
-            handshake,
+        tokio::spawn(peer::accept(stream, handshake, self.peer_setup(key)));
+    }
+
+    /// What a new connection needs.
+    fn peer_setup(&self, key: PeerKey) -> peer::Setup {
+        let [global_down, global_up] = &self.info.global_limits;
+        let [down, up] = &self.limits;
+        peer::Setup {
             key,
-            self.config.peer_id,
-            self.have.len() as u32,
-            self.config.idle_timeout,
-            self.events_tx.clone(),
-        ));
+            info_hash: self.info.info_hash,
+            our_id: self.config.peer_id,
+            piece_count: self.have.len() as u32,
+            connect_timeout: self.config.connect_timeout,
+            handshake_timeout: self.config.handshake_timeout,
+            idle_timeout: self.config.idle_timeout,
+            events: self.events_tx.clone(),
+            download: [global_down.clone(), down.clone()],
+            upload: [global_up.clone(), up.clone()],
+        }
     }
 
     fn on_connected(

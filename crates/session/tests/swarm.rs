@@ -158,3 +158,58 @@ async fn leechers_trade_pieces_with_each_other() {
     }
     seeder.shutdown().await;
 }
+
+/// Rate limits hold: a transfer under a limit cannot be faster than the limit allows (plus the
+/// initial burst). Only a lower bound on time is asserted, never a speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_and_upload_limits_hold() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path()); // 1,333,413 bytes
+    let limited = |seed, download_limit, upload_limit| SessionConfig {
+        download_limit,
+        upload_limit,
+        ..config(seed)
+    };
+    for (name, seeder_config, leecher_config) in [
+        (
+            "upload",
+            limited(30, None, Some(400_000)),
+            limited(31, None, None),
+        ),
+        (
+            "download",
+            limited(32, None, None),
+            limited(33, Some(400_000), None),
+        ),
+    ] {
+        let seeder = Session::new(seeder_config).await.unwrap();
+        let seed = seeder
+            .add_torrent(AddTorrent {
+                torrent: torrent.clone(),
+                save_path: source.path().into(),
+                peers: vec![],
+            })
+            .unwrap();
+        wait_complete(&seed, Duration::from_secs(10)).await;
+        let target = tempfile::tempdir().unwrap();
+        let leecher = Session::new(leecher_config).await.unwrap();
+        let started = std::time::Instant::now();
+        let leech = leecher
+            .add_torrent(AddTorrent {
+                torrent: torrent.clone(),
+                save_path: target.path().into(),
+                peers: vec![seeder.local_addr()],
+            })
+            .unwrap();
+        wait_complete(&leech, Duration::from_secs(30)).await;
+        // 1.33 MB at 400 kB/s with a 100 kB burst: at least 3 s.
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(3),
+            "{name} limit ignored: done in {elapsed:?}"
+        );
+        same_tree(&source.path().join("album"), &target.path().join("album"));
+        leecher.shutdown().await;
+        seeder.shutdown().await;
+    }
+}
