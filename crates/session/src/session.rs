@@ -287,6 +287,7 @@ impl Session {
             port: self.local_addr.port(),
             tracker_client: self.tracker_client.clone(),
             global_limits: self.limits.clone(),
+            private: info.private,
         };
         let torrent = Torrent::new(
             torrent_info,

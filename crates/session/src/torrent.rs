@@ -74,6 +74,8 @@ pub(crate) struct TorrentInfo {
     pub tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
     /// The session-wide download and upload limits.
     pub global_limits: [Arc<crate::Limiter>; 2],
+    /// A private torrent (BEP 27): peers from its trackers only, so no PEX.
+    pub private: bool,
 }
 
 /// One connected peer's protocol state.
@@ -98,6 +100,13 @@ struct Peer {
     /// It sent blocks of a piece that verified: until then its pipeline is kept to about one piece, so a
     /// peer sending bad data spoils at most a piece or two before it is caught.
     proven: bool,
+    /// The id the peer wants our `ut_pex` messages under (BEP 11), if it speaks PEX.
+    pex_id: Option<u8>,
+    /// The addresses we last told it about, and when.
+    pex_sent: Vec<SocketAddr>,
+    pex_last: Instant,
+    /// When its recent PEX messages came (flood control).
+    pex_received: Vec<Instant>,
     /// It sent blocks of a piece that failed and has not proven itself since: it gets no requests while
     /// other peers can serve us, until the re-downloaded piece shows whether its blocks were right.
     suspected: bool,
@@ -105,6 +114,13 @@ struct Peer {
     upload: RateMeter,
     connected_at: Instant,
 }
+
+/// BEP 11 conventions: one PEX message a minute, at most 50 added and 50 dropped peers each.
+const PEX_INTERVAL: Duration = Duration::from_secs(60);
+const PEX_FIRST: Duration = Duration::from_secs(5);
+const PEX_MAX_PEERS: usize = 50;
+/// Our id for `ut_pex` messages sent to us.
+const OUR_PEX_ID: u8 = 1;
 
 /// Redial pacing for one address: failures double the wait (1 s up to 5 min), so a dead or hostile
 /// address is not hammered (HOSTILE 50).
@@ -293,6 +309,7 @@ impl Torrent {
                         self.save_resume().await;
                     }
                     self.handle_timeouts(now);
+                    self.send_pex(now);
                     self.connect_more();
                     self.update_counters();
                     self.publish(now);
@@ -636,6 +653,75 @@ impl Torrent {
         tokio::spawn(peer::accept(stream, handshake, self.peer_setup(key)));
     }
 
+    /// Adds addresses learned from other peers (PEX), minus unusable ones and ourselves.
+    fn learn_peers(&mut self, addrs: impl Iterator<Item = SocketAddr>) {
+        let now = Instant::now();
+        let ours = self.info.port;
+        for addr in addrs {
+            let ip = addr.ip();
+            let is_us = addr.port() == ours && (ip.is_loopback() || ip.is_unspecified());
+            if addr.port() == 0 || ip.is_multicast() || ip.is_unspecified() || is_us {
+                continue;
+            }
+            self.known.entry(addr).or_insert(Backoff {
+                failures: 0,
+                next_attempt: now,
+            });
+        }
+        self.connect_more();
+    }
+
+    /// Tells PEX-speaking peers which peers we are connected to now, once a minute (BEP 11).
+    fn send_pex(&mut self, now: Instant) {
+        if self.info.private {
+            return;
+        }
+        // Only addresses peers can dial: those we connected to (an incoming peer's port is ephemeral).
+        let connected: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.hello.outgoing)
+            .map(|p| p.hello.addr)
+            .collect();
+        for peer in self.peers.values_mut() {
+            let Some(id) = peer.pex_id else { continue };
+            if now.duration_since(peer.pex_last) < PEX_INTERVAL {
+                continue;
+            }
+            peer.pex_last = now;
+            let current: Vec<SocketAddr> = connected
+                .iter()
+                .copied()
+                .filter(|addr| *addr != peer.hello.addr)
+                .collect();
+            let added: Vec<shoal_wire::PexPeer> = current
+                .iter()
+                .filter(|addr| !peer.pex_sent.contains(addr))
+                .take(PEX_MAX_PEERS)
+                .map(|addr| shoal_wire::PexPeer {
+                    addr: *addr,
+                    flags: shoal_wire::PexFlags::default(),
+                })
+                .collect();
+            let dropped: Vec<SocketAddr> = peer
+                .pex_sent
+                .iter()
+                .copied()
+                .filter(|addr| !current.contains(addr))
+                .take(PEX_MAX_PEERS)
+                .collect();
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            peer.pex_sent.retain(|addr| !dropped.contains(addr));
+            peer.pex_sent.extend(added.iter().map(|p| p.addr));
+            let message = shoal_wire::PexMessage { added, dropped };
+            let _ = peer
+                .commands
+                .send(Command::Send(vec![message.to_message(id)]));
+        }
+    }
+
     /// What a new connection needs.
     fn peer_setup(&self, key: PeerKey) -> peer::Setup {
         let [global_down, global_up] = &self.info.global_limits;
@@ -700,12 +786,15 @@ impl Torrent {
             )));
         }
         if hello.reserved.supports_extensions() {
-            let ours = ExtendedHandshake {
+            let mut ours = ExtendedHandshake {
                 client: Some(format!("Shoal {}", env!("CARGO_PKG_VERSION"))),
                 request_queue: Some(500),
                 port: None,
                 ..ExtendedHandshake::default()
             };
+            if !self.info.private {
+                ours = ours.with_extension(shoal_wire::UT_PEX, OUR_PEX_ID);
+            }
             first.push(ours.to_message());
         }
         let _ = commands.send(Command::Send(first));
@@ -728,6 +817,11 @@ impl Torrent {
                 reqq: None,
                 proven: false,
                 suspected: false,
+                pex_id: None,
+                pex_sent: Vec::new(),
+                // The first PEX message goes out a few seconds after connecting, then every minute.
+                pex_last: now.checked_sub(PEX_INTERVAL - PEX_FIRST).unwrap_or(now),
+                pex_received: Vec::new(),
                 download: RateMeter::new(now),
                 upload: RateMeter::new(now),
                 connected_at: now,
@@ -799,10 +893,28 @@ impl Torrent {
             Message::Extended { id: 0, payload } => {
                 if let Ok(handshake) = ExtendedHandshake::decode(&payload) {
                     peer.reqq = handshake.request_queue;
+                    peer.pex_id = handshake
+                        .extension_id(shoal_wire::UT_PEX)
+                        .filter(|_| !self.info.private);
                     if let Some(client) = handshake.client.filter(|c| !c.is_empty()) {
                         peer.client = client;
                     }
                 }
+            }
+            Message::Extended {
+                id: OUR_PEX_ID,
+                payload,
+            } if !self.info.private => {
+                // BEP 11 convention: about one message a minute; more than 6 in 60 s is a flood.
+                peer.pex_received
+                    .retain(|at| now.duration_since(*at) < PEX_INTERVAL);
+                peer.pex_received.push(now);
+                if peer.pex_received.len() > 6 {
+                    return Err("PEX flood: more than 6 messages in a minute".into());
+                }
+                let message =
+                    shoal_wire::PexMessage::decode(&payload).map_err(|e| e.to_string())?;
+                self.learn_peers(message.added.iter().take(PEX_MAX_PEERS).map(|p| p.addr));
             }
             Message::Extended { .. }
             | Message::Unknown { .. }

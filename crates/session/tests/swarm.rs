@@ -213,3 +213,49 @@ async fn download_and_upload_limits_hold() {
         seeder.shutdown().await;
     }
 }
+
+/// PEX (BEP 11): a leecher that knows only another leecher learns the seeder's address from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_learn_addresses_through_pex() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    let seeder = Session::new(config(40)).await.unwrap();
+    let seed = seeder
+        .add_torrent(AddTorrent {
+            torrent: torrent.clone(),
+            save_path: source.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    wait_complete(&seed, Duration::from_secs(10)).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Session::new(config(41)).await.unwrap();
+    let _leech_a = a
+        .add_torrent(AddTorrent {
+            torrent: torrent.clone(),
+            save_path: dir_a.path().into(),
+            peers: vec![seeder.local_addr()],
+        })
+        .unwrap();
+    let b = Session::new(config(42)).await.unwrap();
+    let leech_b = b
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: dir_b.path().into(),
+            peers: vec![a.local_addr()],
+        })
+        .unwrap();
+    let seeder_addr = seeder.local_addr();
+    let mut stats = leech_b.stats();
+    // The first PEX message goes out about five seconds after connecting.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        stats.wait_for(|s| s.peers.iter().any(|p| p.addr == seeder_addr)),
+    )
+    .await
+    .expect("B learned the seeder through A's PEX message and connected to it")
+    .unwrap();
+    for session in [b, a, seeder] {
+        session.shutdown().await;
+    }
+}
