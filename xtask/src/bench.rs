@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cargo, step};
 
-const BENCHES: &str = "bencode, picker, wire, verify, storage, metainfo";
+const BENCHES: &str = "bencode, picker, wire, dht, verify, storage, metainfo";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -14,6 +14,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("picker") => picker(),
         Some("verify") => verify(),
         Some("wire") => wire(),
+        Some("dht") => dht(),
         Some("storage") => storage(),
         Some("metainfo") => metainfo(),
         Some(other) => bail!("no benchmark named {other:?} yet; available: {BENCHES}"),
@@ -257,6 +258,11 @@ fn wire() -> Result<()> {
         println!("wire {id}: {:.1} GB/s decoded", bytes as f64 / nanos);
     }
     Ok(())
+}
+
+/// Lookups per second on a simulated 10,000-node network and routing-table memory per 1,000 nodes.
+fn dht() -> Result<()> {
+    step("dht benchmark", cargo(&["run", "--release", "--package", "shoal-dht", "--example", "dht_bench"]))
 }
 
 /// Positional IO against memory maps for 16 KiB blocks.
