@@ -9,6 +9,7 @@
 mod cmd;
 mod format;
 mod progress;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -18,8 +19,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "torrent-cli", version, about)]
 struct Cli {
+    /// What to do; without one, the terminal UI opens.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
     /// More log output (repeat for more); `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -28,8 +30,10 @@ struct Cli {
     quiet: bool,
 }
 
-/// Logs to stderr through tracing: warnings by default, `-v` info, `-vv` debug, `RUST_LOG` wins.
-fn init_logging(verbose: u8, quiet: bool) {
+/// Logs through tracing: warnings by default, `-v` info, `-vv` debug, `RUST_LOG` wins. Logs go to
+/// stderr, except under the terminal UI, which owns the screen: there they go to
+/// `$TMPDIR/torrent-cli-tui.log` with `-v` or `RUST_LOG`, and nowhere otherwise (the UI shows errors).
+fn init_logging(verbose: u8, quiet: bool, tui: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -38,9 +42,26 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let writer = if !tui {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    } else if let Some(file) = (verbose > 0 || std::env::var_os("RUST_LOG").is_some())
+        .then(|| {
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(std::env::temp_dir().join("torrent-cli-tui.log"))
+                .ok()
+        })
+        .flatten()
+    {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
+    } else {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::sink)
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        .with_ansi(!tui)
         .init();
 }
 
@@ -50,12 +71,19 @@ enum Command {
     Add(cmd::download::AddArgs),
     /// Verify existing data, then seed it until SIGINT or SIGTERM.
     Seed(cmd::download::SeedArgs),
+    /// Ask every tracker of a torrent (all tiers) and print each answer: peers, interval, counts or error.
+    Announce(cmd::announce::Args),
     /// Show what a .torrent file or magnet link holds: name, info-hashes, size, pieces, files, trackers.
     Info(cmd::info::Args),
     /// Create a .torrent from a file or directory.
     Create(cmd::create::Args),
     /// Recheck downloaded data against a torrent: prints `N good, N bad, N missing`; exit 1 unless all good.
     Verify(cmd::verify::Args),
+    /// Open the terminal UI on a .torrent file (without a command: the UI alone).
+    Open(cmd::open::Args),
+    /// Watch Shoal work with no internet: a generated payload, local seeders on loopback, and the UI
+    /// on a download from them.
+    Demo(cmd::demo::Args),
 }
 
 /// Marks an error as the user's input being wrong (exit code 2) rather than a runtime failure (1).
@@ -72,13 +100,22 @@ impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    let tui = match &cli.command {
+        None | Some(Command::Open(_)) => true,
+        Some(Command::Demo(args)) => !args.headless,
+        Some(_) => false,
+    };
+    init_logging(cli.verbose, cli.quiet, tui);
     let result = match cli.command {
-        Command::Add(args) => cmd::download::add(&args),
-        Command::Seed(args) => cmd::download::seed(&args),
-        Command::Info(args) => cmd::info::run(&args),
-        Command::Create(args) => cmd::create::run(&args),
-        Command::Verify(args) => cmd::verify::run(&args),
+        None => cmd::open::run_empty(),
+        Some(Command::Add(args)) => cmd::download::add(&args),
+        Some(Command::Seed(args)) => cmd::download::seed(&args),
+        Some(Command::Announce(args)) => cmd::announce::run(&args),
+        Some(Command::Info(args)) => cmd::info::run(&args),
+        Some(Command::Create(args)) => cmd::create::run(&args),
+        Some(Command::Verify(args)) => cmd::verify::run(&args),
+        Some(Command::Open(args)) => cmd::open::run(&args),
+        Some(Command::Demo(args)) => cmd::demo::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,7 +19,8 @@ pub struct AddArgs {
     /// The download directory.
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
     output: PathBuf,
-    /// Run without the terminal UI (the only mode so far).
+    /// Print progress lines instead of opening the terminal UI (the default when stdout is not a
+    /// terminal).
     #[arg(long)]
     headless: bool,
     /// Keep seeding after the download completes, until SIGINT or SIGTERM.
@@ -56,10 +57,30 @@ struct Common {
     /// Most peers per torrent.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
+    /// Download limit in bytes per second, like 500K or 2M (default: unlimited).
+    #[arg(long, value_name = "RATE", value_parser = format::parse_size)]
+    download_limit: Option<u64>,
+    /// Upload limit in bytes per second, like 500K or 2M (default: unlimited).
+    #[arg(long, value_name = "RATE", value_parser = format::parse_size)]
+    upload_limit: Option<u64>,
     /// Where torrents and resume data are kept between runs (default: `$XDG_DATA_HOME/shoal`, else
     /// `~/.local/share/shoal`).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+}
+
+impl Common {
+    /// The session settings these flags ask for.
+    fn config(&self) -> SessionConfig {
+        SessionConfig {
+            listen: SocketAddr::new(self.bind, self.port),
+            max_peers_per_torrent: self.max_peers,
+            state_dir: state_dir(self.state_dir.as_deref()),
+            download_limit: self.download_limit,
+            upload_limit: self.upload_limit,
+            ..SessionConfig::default()
+        }
+    }
 }
 
 /// The state directory: the flag, else the XDG data directory.
@@ -77,7 +98,15 @@ pub fn state_dir(flag: Option<&Path>) -> Option<PathBuf> {
 
 pub fn add(args: &AddArgs) -> Result<()> {
     if !args.headless && std::io::stdout().is_terminal() {
-        eprintln!("note: the terminal UI is not built yet; running headless");
+        let torrent = std::fs::read(&args.file)
+            .with_context(|| format!("reading {}", args.file.display()))?;
+        shoal_metainfo::Metainfo::from_bytes(&torrent)
+            .with_context(|| format!("parsing {}", args.file.display()))?;
+        let defaults = crate::tui::AddDefaults {
+            save_path: args.output.clone(),
+            peers: args.common.peers.clone(),
+        };
+        return crate::cmd::open::ui(args.common.config(), Some(torrent), defaults);
     }
     run(
         &args.file,
@@ -121,13 +150,7 @@ fn run(file: &Path, dir: &Path, common: &Common, mode: Mode) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let config = SessionConfig {
-            listen: SocketAddr::new(common.bind, common.port),
-            max_peers_per_torrent: common.max_peers,
-            state_dir: state_dir(common.state_dir.as_deref()),
-            ..SessionConfig::default()
-        };
-        let session = Session::new(config).await?;
+        let session = Session::new(common.config()).await?;
         tracing::info!(listen = %session.local_addr(), "listening for peers");
         let handle = session.add_torrent(AddTorrent {
             torrent,

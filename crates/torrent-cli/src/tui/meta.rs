@@ -81,6 +81,24 @@ impl TorrentMeta {
         })
     }
 
+    /// A torrent whose `.torrent` file could not be read back: no files or trackers to show.
+    pub fn unknown(info_hash: InfoHash) -> Self {
+        Self {
+            info_hash,
+            piece_length: 0,
+            files: Vec::new(),
+            trackers: Vec::new(),
+            private: false,
+        }
+    }
+
+    /// File indices in the order the Files tree lists them: by path, so each folder's files are together.
+    pub fn tree_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.files.len()).collect();
+        order.sort_by(|&a, &b| self.files[a].path.cmp(&self.files[b].path));
+        order
+    }
+
     /// Verified bytes of `file`, from the verified-pieces map.
     pub fn file_have(&self, file: &FileMeta, have: &[bool]) -> u64 {
         if file.length == 0 || self.piece_length == 0 {
@@ -123,7 +141,10 @@ mod tests {
         assert_eq!(meta.trackers, [["http://127.0.0.1:1/announce[2J"]]);
         // 50,000 bytes in 4 pieces; the first file spans pieces 0..=2, the second 2..=3.
         let have = [true, false, true, false];
-        assert_eq!(meta.file_have(&meta.files[0], &have), 16_384 + (40_000 - 32_768));
+        assert_eq!(
+            meta.file_have(&meta.files[0], &have),
+            16_384 + (40_000 - 32_768)
+        );
         assert_eq!(meta.file_have(&meta.files[1], &have), 49_152 - 40_000);
     }
 }

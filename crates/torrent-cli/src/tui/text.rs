@@ -8,7 +8,9 @@ use std::time::Duration;
 /// right-to-left override must not reorder the columns around it.
 pub fn sanitize(text: &str) -> String {
     text.chars()
-        .filter(|&c| !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .filter(|&c| {
+            !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
         .collect()
 }
 
@@ -93,7 +95,10 @@ mod tests {
 
     #[test]
     fn hostile_text_loses_its_control_characters() {
-        assert_eq!(sanitize("evil\x1b[2Jname\u{202E}txt.exe\n"), "evil[2Jnametxt.exe");
+        assert_eq!(
+            sanitize("evil\x1b[2Jname\u{202E}txt.exe\n"),
+            "evil[2Jnametxt.exe"
+        );
         assert_eq!(sanitize("Ünïcode ok"), "Ünïcode ok");
     }
 

@@ -1,0 +1,121 @@
+//! `torrent-cli open FILE.torrent [-o DIR] [--peer ADDR]…` and bare `torrent-cli`: the terminal UI on
+//! the saved session (the torrents of earlier runs, from the state directory).
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use shoal_session::{Session, SessionConfig};
+
+use crate::BadInput;
+use crate::cmd::download::state_dir;
+use crate::tui::{self, AddDefaults, meta::TorrentMeta};
+
+/// Arguments of `torrent-cli open`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The .torrent file to download (or seed, when its data is already in the output directory).
+    file: PathBuf,
+    /// The download directory; torrents added from the UI go there too.
+    #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
+    output: PathBuf,
+    /// A peer to connect to, `HOST:PORT`; may be repeated (trackers and DHT come in later versions).
+    #[arg(long = "peer", value_name = "ADDR")]
+    peers: Vec<SocketAddr>,
+    /// The TCP port to accept peers on (0: any free port).
+    #[arg(long, default_value_t = 6881)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Where torrents and resume data are kept between runs (default: `$XDG_DATA_HOME/shoal`, else
+    /// `~/.local/share/shoal`).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+/// `torrent-cli open`.
+pub fn run(args: &Args) -> Result<()> {
+    let torrent =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    // Parse before touching the terminal, so a bad file is a one-line usage error (exit 2).
+    shoal_metainfo::Metainfo::from_bytes(&torrent)
+        .with_context(|| format!("parsing {}", args.file.display()))?;
+    let config = SessionConfig {
+        listen: SocketAddr::new(args.bind, args.port),
+        state_dir: state_dir(args.state_dir.as_deref()),
+        ..SessionConfig::default()
+    };
+    let defaults = AddDefaults {
+        save_path: args.output.clone(),
+        peers: args.peers.clone(),
+    };
+    ui(config, Some(torrent), defaults)
+}
+
+/// Bare `torrent-cli`: the UI on the saved session; with none, an empty list inviting the user to
+/// press `a`.
+pub fn run_empty() -> Result<()> {
+    let config = SessionConfig {
+        listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+        state_dir: state_dir(None),
+        ..SessionConfig::default()
+    };
+    let defaults = AddDefaults {
+        save_path: PathBuf::from("."),
+        peers: Vec::new(),
+    };
+    ui(config, None, defaults)
+}
+
+/// Opens the UI on the saved session of `config.state_dir`, plus `torrent` if given; the entry point
+/// for every command that shows the UI (`add` on a terminal can call it too).
+pub(crate) fn ui(
+    config: SessionConfig,
+    torrent: Option<Vec<u8>>,
+    defaults: AddDefaults,
+) -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        bail!(BadInput(
+            "the terminal UI needs a terminal: use `torrent-cli add FILE --headless` for progress lines"
+                .into()
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let state = config.state_dir.clone();
+        let session = Session::new(config).await?;
+        let mut torrents = Vec::new();
+        for restored in session.restore().context("restoring the saved session")? {
+            // A saved torrent that no longer loads is skipped: the others are still worth showing.
+            let Ok(handle) = restored else { continue };
+            let id = handle.info_hash();
+            let meta = saved_meta(state.as_deref(), &id.to_string())
+                .unwrap_or_else(|| TorrentMeta::unknown(id));
+            torrents.push((handle, meta));
+        }
+        if let Some(torrent) = torrent {
+            let meta = TorrentMeta::from_torrent(&torrent)?;
+            if !torrents
+                .iter()
+                .any(|(h, _)| h.info_hash() == meta.info_hash)
+            {
+                torrents.push(tui::add_torrent(&session, torrent, &defaults)?);
+            }
+        }
+        let result = tui::run(&session, torrents, defaults).await;
+        eprintln!("stopping: saving resume data and closing connections");
+        session.shutdown().await;
+        result
+    })
+}
+
+/// A restored torrent's facts, from the `.torrent` copy the session keeps in its state directory.
+fn saved_meta(state_dir: Option<&Path>, info_hash: &str) -> Option<TorrentMeta> {
+    let bytes = std::fs::read(state_dir?.join(format!("{info_hash}.torrent"))).ok()?;
+    TorrentMeta::from_torrent(&bytes).ok()
+}

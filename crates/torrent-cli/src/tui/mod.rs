@@ -1,0 +1,278 @@
+//! The terminal UI: a torrent list above detail tabs (Overview, Peers, Files, Trackers).
+//!
+//! State and rendering are apart (STYLE.md §8): [`app::App`] holds what the screen shows and turns keys
+//! into [`app::Action`]s without awaiting; `view` draws an `&App` and nothing else. This module is the
+//! runtime: one `tokio::select!` loop owns the terminal and waits on keys (crossterm's `EventStream`),
+//! the torrents' stats (one forwarding task per `watch` channel), a redraw deadline and SIGTERM/SIGINT/
+//! SIGHUP. It redraws only after something changed, at most ten times a second, so an idle screen costs
+//! nothing; ratatui's panic hook puts the terminal back if anything panics.
+
+pub mod app;
+pub mod meta;
+pub mod text;
+mod view;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
+use shoal_session::{AddTorrent, Session, TorrentHandle, TorrentStats};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use app::{Action, App, TorrentId};
+use meta::TorrentMeta;
+
+/// The shortest time between two frames: at most ten redraws a second.
+const FRAME: Duration = Duration::from_millis(100);
+
+/// Where torrents added from the UI go.
+#[derive(Debug, Clone)]
+pub struct AddDefaults {
+    /// The download directory.
+    pub save_path: PathBuf,
+    /// Peers every added torrent starts with (`--peer`).
+    pub peers: Vec<SocketAddr>,
+}
+
+/// Adds a torrent to the session and reads its facts for the views.
+///
+/// # Errors
+/// The torrent does not parse or the engine refuses it.
+pub fn add_torrent(
+    session: &Session,
+    torrent: Vec<u8>,
+    defaults: &AddDefaults,
+) -> Result<(TorrentHandle, TorrentMeta)> {
+    let meta = TorrentMeta::from_torrent(&torrent)?;
+    let handle = session.add_torrent(AddTorrent {
+        torrent,
+        save_path: defaults.save_path.clone(),
+        peers: defaults.peers.clone(),
+    })?;
+    Ok((handle, meta))
+}
+
+/// Runs the UI over `session` until the user quits or a signal arrives; restores the terminal before
+/// returning, also on error. The caller shuts the session down.
+///
+/// # Errors
+/// The terminal cannot be set up or drawn to.
+pub async fn run(
+    session: &Session,
+    torrents: Vec<(TorrentHandle, TorrentMeta)>,
+    defaults: AddDefaults,
+) -> Result<()> {
+    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let result = Runtime::new(session, defaults, torrents)
+        .event_loop(&mut terminal)
+        .await;
+    ratatui::try_restore().context("restoring the terminal")?;
+    result
+}
+
+type Update = (TorrentId, TorrentStats);
+
+struct Runtime<'a> {
+    session: &'a Session,
+    defaults: AddDefaults,
+    app: App,
+    handles: HashMap<TorrentId, (TorrentHandle, JoinHandle<()>)>,
+    updates_tx: mpsc::Sender<Update>,
+    updates: mpsc::Receiver<Update>,
+}
+
+impl<'a> Runtime<'a> {
+    fn new(
+        session: &'a Session,
+        defaults: AddDefaults,
+        torrents: Vec<(TorrentHandle, TorrentMeta)>,
+    ) -> Self {
+        let (updates_tx, updates) = mpsc::channel(64);
+        let mut runtime = Self {
+            session,
+            defaults,
+            app: App::new(Some(session.local_addr())),
+            handles: HashMap::new(),
+            updates_tx,
+            updates,
+        };
+        for (handle, meta) in torrents {
+            runtime.watch(handle, meta);
+        }
+        runtime
+    }
+
+    /// Shows a torrent and forwards its snapshots to the loop.
+    fn watch(&mut self, handle: TorrentHandle, meta: TorrentMeta) {
+        let id = handle.info_hash();
+        let mut stats = handle.stats();
+        self.app
+            .add_torrent(meta, stats.borrow_and_update().clone());
+        let tx = self.updates_tx.clone();
+        let forward = tokio::spawn(async move {
+            while stats.changed().await.is_ok() {
+                let snapshot = stats.borrow_and_update().clone();
+                if tx.send((id, snapshot)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        self.handles.insert(id, (handle, forward));
+    }
+
+    async fn event_loop(mut self, terminal: &mut ratatui::DefaultTerminal) -> Result<()> {
+        let mut events = EventStream::new();
+        let stop = stop_signal();
+        tokio::pin!(stop);
+        let mut dirty = true;
+        let mut last_draw: Option<Instant> = None;
+        loop {
+            let next_frame = last_draw.map_or_else(Instant::now, |at| at + FRAME);
+            tokio::select! {
+                () = tokio::time::sleep_until(next_frame), if dirty => {
+                    terminal
+                        .draw(|frame| frame.render_widget(&self.app, frame.area()))
+                        .context("drawing")?;
+                    last_draw = Some(Instant::now());
+                    dirty = false;
+                }
+                event = events.next() => match event {
+                    Some(Ok(Event::Key(key))) => {
+                        dirty = true;
+                        if let Some(action) = self.app.on_key(key)
+                            && self.perform(action).await
+                        {
+                            break;
+                        }
+                    }
+                    Some(Ok(Event::Resize(..))) => dirty = true,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e).context("reading the terminal"),
+                    None => break,
+                },
+                Some((id, stats)) = self.updates.recv() => {
+                    self.app.on_update(id, stats);
+                    dirty = true;
+                }
+                () = &mut stop => break,
+            }
+        }
+        for (_, forward) in self.handles.values() {
+            forward.abort();
+        }
+        Ok(())
+    }
+
+    /// Carries out an action; returns whether to quit.
+    async fn perform(&mut self, action: Action) -> bool {
+        match action {
+            Action::Quit => return true,
+            Action::Add(input) => self.add(&input),
+            Action::Pause(id, pause) => {
+                if let Some((handle, _)) = self.handles.get(&id) {
+                    if pause {
+                        handle.pause().await;
+                        self.app
+                            .notify("paused: connections closed until p resumes");
+                    } else {
+                        handle.resume().await;
+                        self.app.notify("resumed");
+                    }
+                }
+            }
+            Action::Remove { id, delete_data } => {
+                if let Some((_, forward)) = self.handles.remove(&id) {
+                    forward.abort();
+                }
+                let name = self
+                    .app
+                    .torrents
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map(|t| t.stats.name.clone())
+                    .unwrap_or_default();
+                self.app.remove_torrent(id);
+                match self.session.remove_torrent(id, delete_data).await {
+                    Ok(()) if delete_data => {
+                        self.app.notify(format!("removed {name} and its data"))
+                    }
+                    Ok(()) => self
+                        .app
+                        .notify(format!("removed {name}; its data stays on disk")),
+                    Err(e) => self.app.notify(text::sanitize(&format!(
+                        "removed {name}, but deleting its data failed: {:#}",
+                        anyhow::Error::from(e)
+                    ))),
+                }
+            }
+            // TODO(#10): the engine has no file priorities yet.
+            Action::SetFilePriority { .. } => self
+                .app
+                .notify("file priorities are not available in this build yet"),
+        }
+        false
+    }
+
+    fn add(&mut self, input: &str) {
+        if input
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("magnet:"))
+        {
+            self.app
+                .notify("magnet links are not available in this build yet: add a .torrent file");
+            return;
+        }
+        let path = expand_home(input);
+        let added = std::fs::read(&path)
+            .with_context(|| format!("reading {}", path.display()))
+            .and_then(|bytes| add_torrent(self.session, bytes, &self.defaults));
+        match added {
+            Ok((handle, meta)) => {
+                self.watch(handle, meta);
+                self.app.selected = self.app.torrents.len() - 1;
+                self.app.notify(format!(
+                    "added {} to {}",
+                    self.app.torrents[self.app.selected].stats.name,
+                    self.defaults.save_path.display()
+                ));
+            }
+            Err(e) => self.app.notify(text::sanitize(&format!("{e:#}"))),
+        }
+    }
+}
+
+/// `~/x` as the shell would read it: a typed path in the add prompt gets no shell expansion.
+fn expand_home(input: &str) -> PathBuf {
+    match (input.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(input),
+    }
+}
+
+/// Resolves on SIGTERM, SIGINT or SIGHUP (raw mode turns Ctrl-C into a key, so SIGINT only comes from
+/// `kill`).
+async fn stop_signal() {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn recv(signal: Option<&mut Signal>) {
+        match signal {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    tokio::select! {
+        () = recv(term.as_mut()) => {}
+        () = recv(int.as_mut()) => {}
+        () = recv(hup.as_mut()) => {}
+    }
+}

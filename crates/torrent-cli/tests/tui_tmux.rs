@@ -1,0 +1,170 @@
+//! The terminal UI end to end, as a person sees it: `torrent-cli demo` in a real terminal (a detached
+//! tmux session of 100 × 30 on a private tmux server), keys sent, the screen read back.
+//!
+//! tmux is required: without it this test fails rather than skips, so a machine missing it is noticed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A private tmux server running one command; killed on drop, also when an assertion fails.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell command line) in a detached `width` × `height` session.
+    fn start(command: &str, width: u16, height: u16) -> Self {
+        let tmux = Self {
+            socket: format!("shoal-test-{}", std::process::id()),
+        };
+        let output = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        assert!(
+            output.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            // CI has no terminal of its own; the panes are tmux's.
+            .env("TERM", "xterm-256color")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run tmux ({e}): install it (`apt-get install tmux`) to test the UI")
+            })
+    }
+
+    /// The screen as text.
+    fn screen(&self) -> String {
+        let output = self.run(&["capture-pane", "-p", "-t", "main"]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Sends keys in tmux's names (`Tab`, `q`, `Enter`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend(keys);
+        let output = self.run(&args);
+        assert!(output.status.success(), "send-keys {keys:?} failed");
+    }
+
+    /// Polls the screen until `done` holds, failing with the last screen after `limit`.
+    fn wait_for(&self, what: &str, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {what} after {limit:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// Waits for the file the wrapper writes the exit status into.
+fn wait_for_exit(status_file: &Path, limit: Duration) -> Option<String> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(status) = std::fs::read_to_string(status_file)
+            && status.ends_with('\n')
+        {
+            return Some(status.trim().to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+#[test]
+fn interop_tui_demo_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let status_file: PathBuf = dir.path().join("status");
+    let binary = Path::new(env!("CARGO_BIN_EXE_torrent-cli"));
+    // The demo's temporary data goes to our temp dir; the wrapper records the exit status.
+    let command = format!(
+        "TMPDIR={tmp} {binary} demo; echo $? > {status}",
+        tmp = quote(dir.path()),
+        binary = quote(binary),
+        status = quote(&status_file),
+    );
+    let tmux = Tmux::start(&command, 100, 30);
+
+    let screen = tmux.wait_for("download at 100 %", Duration::from_secs(90), |s| {
+        s.contains(" 100% ") && s.contains("seeding")
+    });
+    assert!(screen.contains("shoal-demo"), "{screen}");
+    assert!(screen.contains("Pieces 256/256"), "{screen}");
+    assert!(!screen.contains("error"), "{screen}");
+
+    tmux.keys(&["Tab"]);
+    let screen = tmux.wait_for("Peers view", Duration::from_secs(10), |s| {
+        s.contains("Address") && s.contains("Client")
+    });
+    let peer_rows: Vec<&str> = screen
+        .lines()
+        .filter(|line| line.contains("127.0.0.1:") && line.contains("Shoal 0.1.0"))
+        .collect();
+    assert_eq!(
+        peer_rows.len(),
+        3,
+        "three loopback seeders, named from their peer ids:\n{screen}"
+    );
+    assert!(peer_rows.iter().all(|row| row.contains("100%")), "{screen}");
+
+    tmux.keys(&["?"]);
+    tmux.wait_for("help overlay", Duration::from_secs(10), |s| {
+        s.contains("any key closes")
+    });
+    tmux.keys(&["Escape"]);
+    // Apart from the next key, so the terminal does not read the pair as Alt-q.
+    std::thread::sleep(Duration::from_millis(300));
+
+    tmux.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit Shoal?") {
+        tmux.keys(&["y"]);
+    }
+    let status = wait_for_exit(&status_file, Duration::from_secs(30));
+    assert_eq!(
+        status.as_deref(),
+        Some("0"),
+        "the demo did not exit cleanly; the screen:\n{}",
+        tmux.screen()
+    );
+    // The demo removed its payload and download on the way out.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with("shoal-demo"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
