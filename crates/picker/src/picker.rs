@@ -124,6 +124,11 @@ impl<P> Peer<P> {
     }
 }
 
+/// In endgame, the most peers one block is requested from at once.
+const MAX_ENDGAME_REQUESTS: u32 = 2;
+/// In endgame, the most duplicate requests one pick adds.
+const MAX_ENDGAME_PICKS: usize = 4;
+
 /// The piece picker: decides which blocks to request from which peer.
 ///
 /// `P` is the caller's handle for a peer (an id, an address, a slab key); it is copied into the
@@ -1014,7 +1019,8 @@ impl<P: Copy + Eq + Hash> Picker<P> {
         self.track(piece);
     }
 
-    /// Endgame: requests blocks that other peers have outstanding.
+    /// Endgame: requests blocks that other peers have outstanding (see [`MAX_ENDGAME_REQUESTS`] and
+    /// [`MAX_ENDGAME_PICKS`]).
     fn pick_endgame(
         &mut self,
         slot: u32,
@@ -1039,7 +1045,10 @@ impl<P: Copy + Eq + Hash> Picker<P> {
                 continue;
             }
             for (block, state) in partial.blocks.iter().enumerate() {
+                // At most one duplicate per block: a third request rarely wins the race and mostly
+                // arrives as waste.
                 if let Block::Requested(n) = *state
+                    && n < MAX_ENDGAME_REQUESTS
                     && mine.binary_search(&(piece, block as u32)).is_err()
                 {
                     candidates.push((n, piece, block as u32));
@@ -1052,7 +1061,9 @@ impl<P: Copy + Eq + Hash> Picker<P> {
             candidates.swap(i, j);
         }
         candidates.sort_by_key(|&(n, _, _)| n);
-        for (_, piece, block) in candidates.into_iter().take(*left) {
+        // A few duplicates per pick: enough to route around a slow peer, not a second full pipeline.
+        let budget = (*left).min(MAX_ENDGAME_PICKS);
+        for (_, piece, block) in candidates.into_iter().take(budget) {
             let Status::Partial(idx) = self.status[piece as usize] else {
                 continue;
             };
@@ -2034,10 +2045,13 @@ mod tests {
         assert_eq!(last.len(), 2);
         assert!(picker.in_endgame());
         assert!(first.contains(&last[1]));
-        // Peer 3 has only piece 0 and gets its blocks, least requested first.
+        // Peer 3 has only piece 0 and gets its blocks, least requested first, but never a block
+        // already requested twice (MAX_ENDGAME_REQUESTS).
         let third = pick(&mut picker, 3, 10);
         assert!(third.iter().all(|b| b.piece.0 == 0));
-        assert_eq!(third.len(), 2);
+        let twice = usize::from(last[1].piece.0 == 0);
+        assert_eq!(third.len(), 2 - twice);
+        assert!(!third.contains(&last[1]));
         // No block twice for the same peer.
         assert!(pick(&mut picker, 3, 10).is_empty());
         // Receiving a block cancels everyone else's requests for it.

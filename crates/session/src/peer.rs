@@ -1,6 +1,7 @@
 //! One peer connection: the handshake, then a reader that decodes messages for the torrent and a writer
 //! that sends what the torrent asks. The torrent task owns all protocol decisions; this only moves bytes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,8 +22,24 @@ use crate::torrent::{Event, PeerKey};
 pub(crate) enum Command {
     /// Send these messages, in order.
     Send(Vec<Message>),
-    /// Close the connection.
+    /// Withdraw a queued `piece` message the peer no longer wants (it sent `cancel`).
+    Cancel(shoal_wire::BlockRef),
+    /// Close the connection (after what is queued).
     Close,
+}
+
+/// Applies a command to the writer's queue; `true` when it asks to close (after what is queued).
+fn apply(queue: &mut VecDeque<Message>, command: Command) -> bool {
+    match command {
+        Command::Send(messages) => queue.extend(messages),
+        // BEP 3: a cancelled request is not answered, if its block has not gone out yet.
+        Command::Cancel(cancelled) => queue.retain(|message| {
+            !matches!(message, Message::Piece(block)
+                if block.piece == cancelled.piece && block.offset == cancelled.offset)
+        }),
+        Command::Close => return true,
+    }
+    false
 }
 
 /// What a connection learned in its handshake.
@@ -176,49 +193,41 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
     let (mut reader, mut writer) = stream.into_split();
 
     let write = async {
+        // Messages wait here until written, so a `cancel` from the peer can still withdraw a block.
+        let mut queue: VecDeque<Message> = VecDeque::new();
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let keep_alive = idle / 2;
+        let mut closing = false;
         loop {
-            let command = match tokio::time::timeout(keep_alive, commands.recv()).await {
-                Ok(Some(command)) => command,
-                Ok(None) => return Ok(()),
-                Err(_) => Command::Send(vec![Message::KeepAlive]),
-            };
-            let Command::Send(messages) = command else {
-                return Ok(());
-            };
-            let mut payload = 0;
-            let mut close = false;
-            let mut encode = |messages: &[Message], buf: &mut BytesMut| {
-                for message in messages {
-                    if let Message::Piece(block) = message {
-                        payload += block.data.len() as u64;
-                    }
-                    message.encode_into(buf);
+            if queue.is_empty() {
+                if closing {
+                    return Ok(());
                 }
-            };
-            encode(&messages, &mut buf);
-            // Coalesce whatever else is already queued into the same write.
-            loop {
-                match commands.try_recv() {
-                    Ok(Command::Send(more)) => encode(&more, &mut buf),
-                    Ok(Command::Close) => {
-                        close = true;
-                        break;
-                    }
-                    Err(_) => break,
+                match tokio::time::timeout(keep_alive, commands.recv()).await {
+                    Ok(Some(command)) => closing |= apply(&mut queue, command),
+                    Ok(None) => return Ok(()),
+                    Err(_) => queue.push_back(Message::KeepAlive),
                 }
             }
-            for limit in &upload {
-                limit.acquire(payload).await;
+            while let Ok(command) = commands.try_recv() {
+                closing |= apply(&mut queue, command);
+            }
+            // Up to about 256 KiB per write; block payloads wait for the rate limits first.
+            while buf.len() < 256 * 1024 {
+                let Some(message) = queue.pop_front() else {
+                    break;
+                };
+                if let Message::Piece(block) = &message {
+                    for limit in &upload {
+                        limit.acquire(block.data.len() as u64).await;
+                    }
+                }
+                message.encode_into(&mut buf);
             }
             writer
                 .write_all(&buf)
                 .await
                 .map_err(|e| format!("write: {e}"))?;
-            if close {
-                return Ok(());
-            }
             buf.clear();
         }
     };

@@ -874,7 +874,10 @@ impl Torrent {
             Message::HaveNone => self.picker.peer_have_none(key).map_err(|e| e.to_string())?,
             Message::Request(block) => self.on_request(key, block, now)?,
             Message::Piece(block) => self.on_block(key, block, now)?,
-            Message::Cancel(_) => {} // requests are answered at once; nothing is queued to cancel
+            Message::Cancel(block) => {
+                // The block may still wait in the writer's queue (behind the upload limit, say).
+                let _ = peer.commands.send(Command::Cancel(block));
+            }
             Message::Reject(block) => {
                 if self
                     .picker

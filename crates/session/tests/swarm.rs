@@ -259,3 +259,55 @@ async fn peers_learn_addresses_through_pex() {
         session.shutdown().await;
     }
 }
+
+/// Three slow seeders: blocks are requested from one peer at a time, so little arrives twice (endgame
+/// duplicates only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn little_is_downloaded_twice_from_slow_seeders() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    let mut seeders = Vec::new();
+    for i in 0..3 {
+        let config = SessionConfig {
+            upload_limit: Some(200_000),
+            ..config(50 + i)
+        };
+        let session = Session::new(config).await.unwrap();
+        let handle = session
+            .add_torrent(AddTorrent {
+                torrent: torrent.clone(),
+                save_path: source.path().into(),
+                peers: vec![],
+            })
+            .unwrap();
+        wait_complete(&handle, Duration::from_secs(10)).await;
+        seeders.push(session);
+    }
+    let target = tempfile::tempdir().unwrap();
+    let leecher = Session::new(config(60)).await.unwrap();
+    let peers = seeders.iter().map(Session::local_addr).collect();
+    let leech = leecher
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers,
+        })
+        .unwrap();
+    wait_complete(&leech, Duration::from_secs(60)).await;
+    let mut stats = leech.stats();
+    let done = stats
+        .wait_for(|s| s.downloaded >= s.bytes_total)
+        .await
+        .unwrap()
+        .clone();
+    assert!(
+        done.downloaded <= done.bytes_total + done.bytes_total / 20,
+        "{} for {}",
+        done.downloaded,
+        done.bytes_total
+    );
+    leecher.shutdown().await;
+    for seeder in seeders {
+        seeder.shutdown().await;
+    }
+}
