@@ -3,9 +3,12 @@
 //!
 //! - [`Layout`] places the torrent's files end to end and answers which file bytes make up a block,
 //!   including BEP 47 padding files (counted, never written, read as zeros).
-//! - [`Storage`] does the IO: `pwrite`/`pread` at offsets (measured faster than memory maps for 16 KiB
-//!   blocks; see `benches/io.rs`), files created sparse inside the download directory (or preallocated),
-//!   never through a symlink, with an LRU cache of open handles.
+//! - [`Storage`] does the IO: `pwrite`/`pread` at offsets, files created sparse inside the download
+//!   directory (or preallocated), never through a symlink, with an LRU cache of open handles. Positional
+//!   IO won where it matters (`benches/io.rs`, 2 cores: writing 16 KiB blocks into a fresh file 3.5 GB/s
+//!   against 3.35 for a memory map); maps read the page cache faster (35 against 20 GB/s), but both are
+//!   far above the network, and a map turns a file truncated under us into a `SIGBUS` crash instead of
+//!   an error.
 //! - [`Storage::recheck_v1`] verifies existing data against SHA-1 piece hashes on many threads.
 //! - [`ResumeData`] and [`write_atomic`] record verified pieces so a restart trusts only what is safe.
 //!
