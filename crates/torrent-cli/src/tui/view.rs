@@ -20,6 +20,7 @@ const LABEL: Style = Style::new().fg(Color::DarkGray);
 const KEY: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
 const DOWN: Color = Color::Cyan;
 const UP: Color = Color::Magenta;
+const ERROR: Style = Style::new().fg(Color::Red);
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -806,23 +807,39 @@ fn render_trackers(view: &TorrentView, area: Rect, buf: &mut Buffer) {
                 label(&format!("tier {}", tier + 1)),
                 Span::raw(text::fit(url, usize::from(area.width).saturating_sub(8))),
             ]));
-            lines.push(Line::from(vec![
-                Span::raw("       "),
-                Span::styled("not announced: this build has no tracker client", LABEL),
-            ]));
+            let status = match view.stats.trackers.iter().find(|t| &t.url == url) {
+                None => Span::styled("waiting for its first answer", LABEL),
+                Some(tracker) => match &tracker.last {
+                    Ok(peers) => {
+                        let count =
+                            |n: Option<u32>| n.map_or_else(|| "?".into(), |n| n.to_string());
+                        let mut line = format!(
+                            "ok: {peers} peers, {} seeders, {} leechers",
+                            count(tracker.seeders),
+                            count(tracker.leechers)
+                        );
+                        if let Some(warning) = &tracker.warning {
+                            line.push_str(&format!("; warning: {}", text::sanitize(warning)));
+                        }
+                        Span::raw(line)
+                    }
+                    Err(error) => Span::styled(format!("error: {}", text::sanitize(error)), ERROR),
+                },
+            };
+            lines.push(Line::from(vec![Span::raw("       "), status]));
         }
     }
     lines.push(Line::default());
     let off = if view.meta.private {
         "off: private torrent (BEP 27)"
     } else {
-        "off: this build has no DHT or PEX"
+        "PEX on; DHT not used by the engine yet"
     };
     lines.push(Line::from(vec![label("DHT, PEX"), Span::raw(off)]));
     lines.push(Line::from(vec![
         label("Peers"),
         Span::raw(format!(
-            "{} connected, from addresses given to the session",
+            "{} connected, from trackers, PEX and addresses given",
             view.stats.peers.len()
         )),
     ]));
@@ -1179,8 +1196,38 @@ mod tests {
         press(&mut app, KeyCode::Char('4'));
         let lines = screen(&app, 80, 24);
         assert!(lines[6].starts_with("│tier 1 http://127.0.0.1:6969/announce"));
-        assert!(lines[7].contains("not announced"));
-        assert!(lines[9].contains("DHT, PEX off"));
+        assert!(lines[7].contains("waiting for its first answer"));
+        assert!(lines[9].contains("DHT, PEX PEX on"));
+    }
+
+    #[test]
+    fn trackers_tab_shows_each_answer() {
+        let mut app = downloading();
+        let id = app.torrents[0].id;
+        let mut now = stats("demo", 20);
+        now.trackers = vec![shoal_session::TrackerStats {
+            url: "http://127.0.0.1:6969/announce".into(),
+            last: Ok(12),
+            seeders: Some(3),
+            leechers: Some(9),
+            warning: None,
+        }];
+        app.on_update(id, now.clone());
+        press(&mut app, KeyCode::Char('4'));
+        let lines = screen(&app, 80, 24);
+        assert!(
+            lines[7].contains("ok: 12 peers, 3 seeders, 9 leechers"),
+            "{}",
+            lines[7]
+        );
+        now.trackers[0].last = Err("tracker said: \x1b[31mgo away".into());
+        app.on_update(id, now);
+        let lines = screen(&app, 80, 24);
+        assert!(lines[7].contains("error: tracker said:"), "{}", lines[7]);
+        assert!(
+            !lines[7].contains('\x1b'),
+            "control characters are stripped"
+        );
     }
 
     #[test]
