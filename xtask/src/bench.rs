@@ -262,7 +262,17 @@ fn wire() -> Result<()> {
 
 /// Lookups per second on a simulated 10,000-node network and routing-table memory per 1,000 nodes.
 fn dht() -> Result<()> {
-    step("dht benchmark", cargo(&["run", "--release", "--package", "shoal-dht", "--example", "dht_bench"]))
+    step(
+        "dht benchmark",
+        cargo(&[
+            "run",
+            "--release",
+            "--package",
+            "shoal-dht",
+            "--example",
+            "dht_bench",
+        ]),
+    )
 }
 
 /// Positional IO against memory maps for 16 KiB blocks.
