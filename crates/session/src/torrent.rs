@@ -122,6 +122,9 @@ const PEX_MAX_PEERS: usize = 50;
 /// Our id for `ut_pex` messages sent to us.
 const OUR_PEX_ID: u8 = 1;
 
+/// In endgame, the most requests a peer keeps outstanding.
+const ENDGAME_PIPELINE: usize = 2;
+
 /// Redial pacing for one address: failures double the wait (1 s up to 5 min), so a dead or hostile
 /// address is not hammered (HOSTILE 50).
 #[derive(Debug, Clone, Copy)]
@@ -1195,7 +1198,15 @@ impl Torrent {
             return;
         }
         self.picks.clear();
-        let wanted = depth - peer.in_flight;
+        let mut wanted = depth - peer.in_flight;
+        // In endgame every request duplicates another peer's: only a nearly idle peer makes them,
+        // two at a time, so a small torrent is not fetched twice.
+        if self.picker.in_endgame() {
+            if peer.in_flight >= ENDGAME_PIPELINE {
+                return;
+            }
+            wanted = wanted.min(ENDGAME_PIPELINE - peer.in_flight);
+        }
         if self
             .picker
             .pick_blocks_into(key, wanted, now, &mut self.picks)

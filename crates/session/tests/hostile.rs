@@ -1,14 +1,15 @@
 //! Hostile peers against the engine: a peer that sends wrong data is banned, and the download still
 //! completes from the honest seeder with every file intact.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use shoal_metainfo::{Metainfo, PeerId, TorrentBuilder};
-use shoal_session::{AddTorrent, Session, SessionConfig, TorrentState};
+use shoal_session::{AddTorrent, Session, TorrentState};
 use shoal_wire::{Bitfield, Block, DecoderConfig, Handshake, Message, MessageDecoder, PieceIndex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -83,20 +84,9 @@ async fn a_peer_sending_bad_data_is_banned_and_the_download_completes() {
         .build()
         .unwrap()
         .bytes;
-    let config = |seed| SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        seed,
-        ..SessionConfig::default()
-    };
 
-    let seeder = Session::new(config(3)).await.unwrap();
-    let seed = seeder
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: source.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
+    let (seeder, seed) =
+        common::start(common::loopback(3), torrent.clone(), source.path(), vec![]).await;
     let mut seed_stats = seed.stats();
     seed_stats
         .wait_for(|s| s.state == TorrentState::Seeding)
@@ -109,7 +99,7 @@ async fn a_peer_sending_bad_data_is_banned_and_the_download_completes() {
     tokio::spawn(liar(liar_listener, torrent.clone(), connections.clone()));
 
     let target = tempfile::tempdir().unwrap();
-    let leecher = Session::new(config(4)).await.unwrap();
+    let leecher = Session::new(common::loopback(4)).await.unwrap();
     let leech = leecher
         .add_torrent(AddTorrent {
             torrent,

@@ -1,6 +1,8 @@
 //! Restarts: torrents come back from the state directory, and resume data spares rehashing files
 //! that did not change (and only those).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -132,22 +134,11 @@ async fn pause_closes_connections_and_resume_reconnects() {
         .build()
         .unwrap()
         .bytes;
-    let config = |seed| SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        seed,
-        ..SessionConfig::default()
-    };
-    let seeder = Session::new(config(1)).await.unwrap();
-    let seed = seeder
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: data.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
+    let (seeder, seed) =
+        common::start(common::loopback(1), torrent.clone(), data.path(), vec![]).await;
     settled(&seed).await;
     let target = tempfile::tempdir().unwrap();
-    let leecher = Session::new(config(2)).await.unwrap();
+    let leecher = Session::new(common::loopback(2)).await.unwrap();
     let leech = leecher
         .add_torrent(AddTorrent {
             torrent,

@@ -1,19 +1,13 @@
 //! Shoal to Shoal on loopback: a seeder and leechers in one process, real TCP sockets.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use shoal_metainfo::TorrentBuilder;
-use shoal_session::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentState};
-
-fn config(seed: u64) -> SessionConfig {
-    SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        seed,
-        ..SessionConfig::default()
-    }
-}
+use shoal_session::{AddTorrent, Session, SessionConfig};
 
 /// Writes a multi-file payload (odd sizes, an empty file) and returns its torrent.
 fn payload(dir: &Path) -> Vec<u8> {
@@ -41,29 +35,6 @@ fn payload(dir: &Path) -> Vec<u8> {
         .bytes
 }
 
-async fn wait_complete(handle: &TorrentHandle, limit: Duration) {
-    let mut stats = handle.stats();
-    tokio::time::timeout(limit, async {
-        loop {
-            {
-                let now = stats.borrow_and_update();
-                assert_ne!(now.state, TorrentState::Error, "{:?}", now.error);
-                if now.state == TorrentState::Seeding {
-                    return;
-                }
-            }
-            stats.changed().await.unwrap();
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "not complete in time: {:?}",
-            handle.stats().borrow().pieces_have
-        )
-    });
-}
-
 fn same_tree(a: &Path, b: &Path) {
     for name in ["01.flac", "disc 2/02.flac", "empty.txt", "notes.txt"] {
         let left = std::fs::read(a.join(name)).unwrap();
@@ -76,18 +47,12 @@ fn same_tree(a: &Path, b: &Path) {
 async fn leecher_downloads_from_seeder_and_files_match() {
     let source = tempfile::tempdir().unwrap();
     let torrent = payload(source.path());
-    let seeder = Session::new(config(1)).await.unwrap();
-    let seed = seeder
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: source.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
-    wait_complete(&seed, Duration::from_secs(10)).await;
+    let (seeder, seed) =
+        common::start(common::loopback(1), torrent.clone(), source.path(), vec![]).await;
+    common::seeding(&seed, Duration::from_secs(10)).await;
 
     let target = tempfile::tempdir().unwrap();
-    let leecher = Session::new(config(2)).await.unwrap();
+    let leecher = Session::new(common::loopback(2)).await.unwrap();
     let leech = leecher
         .add_torrent(AddTorrent {
             torrent,
@@ -95,7 +60,7 @@ async fn leecher_downloads_from_seeder_and_files_match() {
             peers: vec![seeder.local_addr()],
         })
         .unwrap();
-    wait_complete(&leech, Duration::from_secs(30)).await;
+    common::seeding(&leech, Duration::from_secs(30)).await;
     same_tree(&source.path().join("album"), &target.path().join("album"));
 
     let stats = leech.stats().borrow().clone();
@@ -110,20 +75,14 @@ async fn leecher_downloads_from_seeder_and_files_match() {
 async fn leechers_trade_pieces_with_each_other() {
     let source = tempfile::tempdir().unwrap();
     let torrent = payload(source.path());
-    let seeder = Session::new(config(10)).await.unwrap();
-    let seed = seeder
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: source.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
-    wait_complete(&seed, Duration::from_secs(10)).await;
+    let (seeder, seed) =
+        common::start(common::loopback(10), torrent.clone(), source.path(), vec![]).await;
+    common::seeding(&seed, Duration::from_secs(10)).await;
 
     let mut leechers = Vec::new();
     for i in 0..3 {
         let dir = tempfile::tempdir().unwrap();
-        let session = Session::new(config(20 + i)).await.unwrap();
+        let session = Session::new(common::loopback(20 + i)).await.unwrap();
         leechers.push((dir, session));
     }
     let addrs: Vec<SocketAddr> = leechers.iter().map(|(_, s)| s.local_addr()).collect();
@@ -143,7 +102,7 @@ async fn leechers_trade_pieces_with_each_other() {
         );
     }
     for handle in &handles {
-        wait_complete(handle, Duration::from_secs(60)).await;
+        common::seeding(handle, Duration::from_secs(60)).await;
     }
     for (dir, _) in &leechers {
         same_tree(&source.path().join("album"), &dir.path().join("album"));
@@ -168,7 +127,7 @@ async fn download_and_upload_limits_hold() {
     let limited = |seed, download_limit, upload_limit| SessionConfig {
         download_limit,
         upload_limit,
-        ..config(seed)
+        ..common::loopback(seed)
     };
     for (name, seeder_config, leecher_config) in [
         (
@@ -190,7 +149,7 @@ async fn download_and_upload_limits_hold() {
                 peers: vec![],
             })
             .unwrap();
-        wait_complete(&seed, Duration::from_secs(10)).await;
+        common::seeding(&seed, Duration::from_secs(10)).await;
         let target = tempfile::tempdir().unwrap();
         let leecher = Session::new(leecher_config).await.unwrap();
         let started = std::time::Instant::now();
@@ -201,7 +160,7 @@ async fn download_and_upload_limits_hold() {
                 peers: vec![seeder.local_addr()],
             })
             .unwrap();
-        wait_complete(&leech, Duration::from_secs(30)).await;
+        common::seeding(&leech, Duration::from_secs(30)).await;
         // 1.33 MB at 400 kB/s with a 100 kB burst: at least 3 s.
         let elapsed = started.elapsed();
         assert!(
@@ -219,25 +178,18 @@ async fn download_and_upload_limits_hold() {
 async fn peers_learn_addresses_through_pex() {
     let source = tempfile::tempdir().unwrap();
     let torrent = payload(source.path());
-    let seeder = Session::new(config(40)).await.unwrap();
-    let seed = seeder
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: source.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
-    wait_complete(&seed, Duration::from_secs(10)).await;
+    let (seeder, seed) =
+        common::start(common::loopback(40), torrent.clone(), source.path(), vec![]).await;
+    common::seeding(&seed, Duration::from_secs(10)).await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Session::new(config(41)).await.unwrap();
-    let _leech_a = a
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: dir_a.path().into(),
-            peers: vec![seeder.local_addr()],
-        })
-        .unwrap();
-    let b = Session::new(config(42)).await.unwrap();
+    let (a, _leech_a) = common::start(
+        common::loopback(41),
+        torrent.clone(),
+        dir_a.path(),
+        vec![seeder.local_addr()],
+    )
+    .await;
+    let b = Session::new(common::loopback(42)).await.unwrap();
     let leech_b = b
         .add_torrent(AddTorrent {
             torrent,
@@ -270,7 +222,7 @@ async fn little_is_downloaded_twice_from_slow_seeders() {
     for i in 0..3 {
         let config = SessionConfig {
             upload_limit: Some(200_000),
-            ..config(50 + i)
+            ..common::loopback(50 + i)
         };
         let session = Session::new(config).await.unwrap();
         let handle = session
@@ -280,11 +232,11 @@ async fn little_is_downloaded_twice_from_slow_seeders() {
                 peers: vec![],
             })
             .unwrap();
-        wait_complete(&handle, Duration::from_secs(10)).await;
+        common::seeding(&handle, Duration::from_secs(10)).await;
         seeders.push(session);
     }
     let target = tempfile::tempdir().unwrap();
-    let leecher = Session::new(config(60)).await.unwrap();
+    let leecher = Session::new(common::loopback(60)).await.unwrap();
     let peers = seeders.iter().map(Session::local_addr).collect();
     let leech = leecher
         .add_torrent(AddTorrent {
@@ -293,7 +245,7 @@ async fn little_is_downloaded_twice_from_slow_seeders() {
             peers,
         })
         .unwrap();
-    wait_complete(&leech, Duration::from_secs(60)).await;
+    common::seeding(&leech, Duration::from_secs(60)).await;
     let mut stats = leech.stats();
     let done = stats
         .wait_for(|s| s.downloaded >= s.bytes_total)

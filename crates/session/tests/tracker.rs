@@ -1,12 +1,14 @@
 //! Peers found through a real tracker: opentracker on loopback, a Shoal seeder and a Shoal leecher that
 //! know nothing of each other but the torrent's announce URL.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+mod common;
+
+use std::net::{TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use shoal_metainfo::{InfoHash, PeerId, TorrentBuilder};
-use shoal_session::{AddTorrent, Session, SessionConfig, TorrentState};
+use shoal_session::{AddTorrent, Session, TorrentState};
 use shoal_tracker::{AnnounceEvent, AnnounceRequest, ClientConfig, TrackerClient};
 
 /// opentracker tracking `hash` only (Debian's build is whitelist-only), killed on drop.
@@ -106,20 +108,9 @@ async fn interop_peers_meet_through_opentracker() {
         .build()
         .unwrap()
         .bytes;
-    let config = |seed| SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        seed,
-        ..SessionConfig::default()
-    };
 
-    let seeder = Session::new(config(5)).await.unwrap();
-    let seed = seeder
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: source.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
+    let (seeder, seed) =
+        common::start(common::loopback(5), torrent.clone(), source.path(), vec![]).await;
     let mut seed_stats = seed.stats();
     // The seeder's announce is accepted before the leecher asks.
     tokio::time::timeout(
@@ -131,7 +122,7 @@ async fn interop_peers_meet_through_opentracker() {
     .unwrap();
 
     let target = tempfile::tempdir().unwrap();
-    let leecher = Session::new(config(6)).await.unwrap();
+    let leecher = Session::new(common::loopback(6)).await.unwrap();
     let leech = leecher
         .add_torrent(AddTorrent {
             torrent,
