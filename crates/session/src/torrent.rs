@@ -756,7 +756,16 @@ impl Torrent {
             .peers
             .values()
             .any(|p| p.hello.peer_id == hello.peer_id);
-        if duplicate || hello.peer_id == self.config.peer_id || self.picker.add_peer(key).is_err() {
+        // Banned peers (incoming ones included), and any connection finishing while we are paused.
+        let banned = self.banned.contains(&BanKey::of(&hello))
+            || self.banned.contains(&BanKey::PeerId(hello.peer_id))
+            || self.banned.iter().any(|ban| ban.matches_addr(hello.addr));
+        if duplicate
+            || banned
+            || self.paused
+            || hello.peer_id == self.config.peer_id
+            || self.picker.add_peer(key).is_err()
+        {
             let _ = commands.send(Command::Close);
             return;
         }
