@@ -1172,6 +1172,7 @@ impl Torrent {
 
     /// Keeps the peer's request pipeline full: deeper for faster peers, within what it said it queues.
     fn request_blocks(&mut self, key: PeerKey, now: Instant) {
+        let n_peers = self.peers.len();
         // A suspect waits while anyone else unsuspected could serve us.
         let others = self
             .peers
@@ -1211,7 +1212,10 @@ impl Torrent {
         // In endgame every request duplicates another peer's: only a nearly idle peer makes them,
         // two at a time, so a small torrent is not fetched twice.
         if self.picker.in_endgame() {
-            if peer.in_flight >= ENDGAME_PIPELINE {
+            // Deep pipelines cover a small torrent's every block long before its end: duplicate only
+            // for the last few pieces.
+            let few = self.picker.missing_count() as usize <= n_peers.max(2);
+            if peer.in_flight >= ENDGAME_PIPELINE || !few {
                 return;
             }
             wanted = wanted.min(ENDGAME_PIPELINE - peer.in_flight);
