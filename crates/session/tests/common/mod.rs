@@ -2,13 +2,16 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use shoal_metainfo::{InfoHash, PeerId};
 use shoal_session::{
     AddTorrent, Session, SessionConfig, TorrentHandle, TorrentState, TorrentStats,
 };
+use shoal_tracker::{AnnounceEvent, AnnounceRequest, ClientConfig, TrackerClient};
 
 /// A session on 127.0.0.1 with an ephemeral port and a fixed random seed.
 pub fn loopback(seed: u64) -> SessionConfig {
@@ -52,4 +55,86 @@ pub async fn seeding(handle: &TorrentHandle, limit: Duration) -> TorrentStats {
             handle.stats().borrow().pieces_have
         ),
     }
+}
+
+/// opentracker tracking `hash` only (Debian's build is whitelist-only), killed on drop.
+pub struct Opentracker {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Opentracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Opentracker {
+    pub async fn start(hash: InfoHash) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let whitelist = dir.path().join("whitelist");
+        std::fs::write(&whitelist, format!("{hash}\n")).unwrap();
+        let port = loop {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
+        };
+        let child = Command::new("opentracker")
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-P",
+                &port.to_string(),
+                "-A",
+                "127.0.0.1",
+            ])
+            .arg("-w")
+            .arg(&whitelist)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("opentracker is needed (cargo xtask ci installs it)");
+        let tracker = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        // It listens before its whitelist is loaded: wait until a probe peer is accepted, then remove it.
+        let client =
+            TrackerClient::new(ClientConfig::with_timeout(Duration::from_secs(2))).unwrap();
+        let mut probe = AnnounceRequest::new(hash, PeerId(*b"-XX0000-readinessprb"), 1);
+        for _ in 0..100 {
+            probe.event = AnnounceEvent::Started;
+            if client.announce(&tracker.url(), &probe).await.is_ok() {
+                probe.event = AnnounceEvent::Stopped;
+                let _ = client.announce(&tracker.url(), &probe).await;
+                return tracker;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("opentracker never accepted the whitelisted hash");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/announce", self.port)
+    }
+}
+
+/// A free port on 127.0.0.1 (for TCP) at the time of the call.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
