@@ -125,6 +125,25 @@ impl Opentracker {
         panic!("opentracker never accepted the whitelisted hash");
     }
 
+    /// Waits until the tracker counts at least one leecher for `hash` (someone announced).
+    pub async fn wait_for_leecher(&self, hash: InfoHash) {
+        let client =
+            TrackerClient::new(ClientConfig::with_timeout(Duration::from_secs(2))).unwrap();
+        for _ in 0..150 {
+            // The client derives the scrape URL from the announce URL (BEP 48).
+            if let Ok(reply) = client.scrape(&self.url(), &[hash]).await
+                && reply
+                    .files
+                    .iter()
+                    .any(|(h, stats)| *h == hash && stats.incomplete > 0)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no leecher announced to the tracker");
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/announce", self.port)
     }

@@ -1,0 +1,111 @@
+//! Shoal seeding to Transmission 3.00 on loopback, peers found through opentracker. Transmission never
+//! dials 127.x peers (INTEROP.md), so the Shoal seeder must connect out to the leecher the tracker tells
+//! it about. (aria2c as the leecher does not complete yet: issue #7.)
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shoal_metainfo::TorrentBuilder;
+
+/// A child process killed on drop.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A payload, its torrent file (announcing to `tracker`) and the info-hash.
+fn payload(dir: &Path, tracker: Option<&str>) -> (PathBuf, Vec<u8>, shoal_metainfo::InfoHash) {
+    let content = dir.join("share");
+    std::fs::create_dir_all(content.join("docs")).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
+        .collect();
+    std::fs::write(content.join("big.bin"), big).unwrap();
+    std::fs::write(content.join("docs/readme.txt"), b"hello from shoal\n").unwrap();
+    let mut builder = TorrentBuilder::new(&content).piece_length(65_536);
+    if let Some(url) = tracker {
+        builder = builder.tracker_tier([url.to_owned()]);
+    }
+    let torrent = builder.build().unwrap();
+    (content, torrent.bytes, torrent.info_hashes.v1.unwrap())
+}
+
+fn same_files(a: &Path, b: &Path) {
+    for name in ["big.bin", "docs/readme.txt"] {
+        let left = std::fs::read(a.join(name)).unwrap();
+        let right = std::fs::read(b.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(left == right, "{name} differs");
+    }
+}
+
+/// Polls `done` every 200 ms until it holds or `limit` passes.
+async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_transmission_downloads_from_shoal() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, _, hash) = payload(work.path(), None);
+    let tracker = common::Opentracker::start(hash).await;
+    let (content, torrent, _) = payload(work.path(), Some(&tracker.url()));
+    let torrent_file = work.path().join("share.torrent");
+    std::fs::write(&torrent_file, &torrent).unwrap();
+
+    // Transmission first: it announces, so the tracker can hand its address to the Shoal seeder.
+    let config_dir = work.path().join("transmission");
+    let download = work.path().join("download");
+    std::fs::create_dir_all(&download).unwrap();
+    let (rpc_port, peer_port) = (common::free_port(), common::free_port());
+    let daemon = Command::new("transmission-daemon")
+        .args(["-f", "-O", "-Y", "-M", "-et", "--no-utp"])
+        .arg("-g")
+        .arg(&config_dir)
+        .arg("-w")
+        .arg(&download)
+        .args([
+            "-p",
+            &rpc_port.to_string(),
+            "-P",
+            &peer_port.to_string(),
+            "-r",
+            "127.0.0.1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("transmission-daemon is needed (cargo xtask ci installs it)");
+    let _daemon = Guard(daemon);
+    let remote = |args: &[&str]| {
+        Command::new("transmission-remote")
+            .arg(format!("127.0.0.1:{rpc_port}"))
+            .args(args)
+            .output()
+            .expect("transmission-remote is needed")
+    };
+    let torrent_arg = torrent_file.to_str().unwrap().to_owned();
+    eventually(Duration::from_secs(20), "transmission's RPC", || {
+        remote(&["-a", &torrent_arg]).status.success()
+    })
+    .await;
+    tracker.wait_for_leecher(hash).await;
+    let (seeder, _seed) = common::start(common::loopback(70), torrent, work.path(), vec![]).await;
+    eventually(Duration::from_secs(90), "Transmission to finish", || {
+        let info = remote(&["-t", "1", "-i"]);
+        String::from_utf8_lossy(&info.stdout).contains("Percent Done: 100%")
+    })
+    .await;
+    same_files(&content, &download.join("share"));
+    seeder.shutdown().await;
+}
