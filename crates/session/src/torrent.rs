@@ -868,11 +868,20 @@ impl Torrent {
                 self.mark_has(key, piece);
             }
             Message::Bitfield(bitfield) => {
-                self.picker
-                    .peer_bitfield(key, bitfield.as_bytes())
-                    .map_err(|e| e.to_string())?;
+                let first = peer.n_has == 0;
+                if first {
+                    self.picker
+                        .peer_bitfield(key, bitfield.as_bytes())
+                        .map_err(|e| e.to_string())?;
+                }
                 for piece in 0..self.have.len() as u32 {
                     if bitfield.has(PieceIndex(piece)) {
+                        // A late bitfield (aria2 sends them) only adds pieces, like `have`s.
+                        if !first && !self.peers.get(&key).is_some_and(|p| p.has[piece as usize]) {
+                            self.picker
+                                .peer_have(key, PickPiece(piece))
+                                .map_err(|e| e.to_string())?;
+                        }
                         self.mark_has(key, piece);
                     }
                 }

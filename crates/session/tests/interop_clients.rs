@@ -1,6 +1,6 @@
-//! Shoal seeding to Transmission 3.00 on loopback, peers found through opentracker. Transmission never
+//! Shoal seeding to Transmission 3.00 and aria2c on loopback, peers found through opentracker. Transmission never
 //! dials 127.x peers (INTEROP.md), so the Shoal seeder must connect out to the leecher the tracker tells
-//! it about. (aria2c as the leecher does not complete yet: issue #7.)
+//! it about. aria2c too, which sends messages before its bitfield.
 
 mod common;
 
@@ -106,6 +106,50 @@ async fn interop_transmission_downloads_from_shoal() {
         String::from_utf8_lossy(&info.stdout).contains("Percent Done: 100%")
     })
     .await;
+    same_files(&content, &download.join("share"));
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_aria2_downloads_from_shoal() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, _, hash) = payload(work.path(), None);
+    let tracker = common::Opentracker::start(hash).await;
+    let (content, torrent, _) = payload(work.path(), Some(&tracker.url()));
+    let torrent_file = work.path().join("share.torrent");
+    std::fs::write(&torrent_file, &torrent).unwrap();
+    let download = work.path().join("download");
+    let listen = common::free_port();
+    let aria2 = Command::new("aria2c")
+        .arg(&torrent_file)
+        .arg("--dir")
+        .arg(&download)
+        .args([
+            "--enable-dht=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+        ])
+        .args(["--seed-time=0", "--file-allocation=none"])
+        .args([
+            &format!("--listen-port={listen}"),
+            "--summary-interval=0",
+            "--console-log-level=warn",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aria2c is needed (cargo xtask ci installs it)");
+    let mut aria2 = Guard(aria2);
+    // aria2 announces first; then the Shoal seeder learns its address and connects to it.
+    tracker.wait_for_leecher(hash).await;
+    let (seeder, _seed) = common::start(common::loopback(71), torrent, work.path(), vec![]).await;
+    // With --seed-time=0 aria2c exits 0 once the download is complete and verified.
+    eventually(Duration::from_secs(60), "aria2c to finish", || {
+        matches!(aria2.0.try_wait(), Ok(Some(_)))
+    })
+    .await;
+    let status = aria2.0.wait().unwrap();
+    assert!(status.success(), "aria2c: {status}");
     same_files(&content, &download.join("share"));
     seeder.shutdown().await;
 }

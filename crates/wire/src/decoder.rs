@@ -101,8 +101,8 @@ impl Default for DecoderConfig {
 pub struct MessageDecoder {
     config: DecoderConfig,
     buf: BytesMut,
-    /// Whether a message other than keep-alive, `port`, `extended` or an unknown one has been decoded,
-    /// after which a bitfield is no longer allowed.
+    /// Whether a bitfield, have all or have has been decoded, after which a bitfield (or have all /
+    /// have none) would contradict it.
     seen_message: bool,
 }
 
@@ -236,12 +236,12 @@ impl MessageDecoder {
                 message
             }
         };
-        if !matches!(
+        // Real clients send other messages before their bitfield (aria2 sends `have none` and then a
+        // bitfield), so only a statement after a non-empty one is refused: after a bitfield, have all
+        // or have.
+        if matches!(
             message,
-            Message::KeepAlive
-                | Message::Port(_)
-                | Message::Extended { .. }
-                | Message::Unknown { .. }
+            Message::Bitfield(_) | Message::HaveAll | Message::Have(_)
         ) {
             self.seen_message = true;
         }
@@ -267,8 +267,10 @@ impl MessageDecoder {
         if matches!(message_id, id::SUGGEST..=id::ALLOWED_FAST) && !self.config.fast_extension {
             return Err(WireError::FastNotNegotiated { message: name });
         }
-        // BEP 3 / BEP 6: a bitfield, have all or have none only as the first message.
-        if matches!(message_id, id::BITFIELD | id::HAVE_ALL | id::HAVE_NONE) && self.seen_message {
+        // BEP 6: have all / have none only as the peer's first statement of what it has. A late
+        // bitfield is tolerated: aria2 sends one mid-connection (after `have none` and pieces), and
+        // the caller can treat it as a set of `have`s.
+        if matches!(message_id, id::HAVE_ALL | id::HAVE_NONE) && self.seen_message {
             return Err(WireError::NotFirst { message: name });
         }
         match message_id {
@@ -600,14 +602,15 @@ mod tests {
                 &[0xff, 0xf0][..],
             )))),
         );
-        // A second bitfield, or one after another message, is refused.
+        // A second bitfield is tolerated (aria2 sends them); the caller merges it.
         check(
             &mut d,
             &[0, 0, 0, 3, 5, 0xff, 0xf0],
-            Err(WireError::NotFirst {
-                message: "bitfield",
-            }),
+            Ok(Some(Message::Bitfield(Bitfield::from_bytes(
+                &[0xff, 0xf0][..],
+            )))),
         );
+
         // Unknown piece count: bounded by max_pieces (2^21 pieces = 256 KiB).
         let mut d = decoder(None, false);
         let too_long = bitfield_len(1 << 21) + 2;
@@ -675,6 +678,28 @@ mod tests {
                 message: "have none"
             })
         );
+    }
+
+    #[test]
+    fn late_bitfields_are_tolerated() {
+        // aria2 sends messages before its bitfield: they do not make the bitfield illegal.
+        let mut d = decoder(Some(12), true);
+        let mut stream = BytesMut::new();
+        Message::Interested.encode_into(&mut stream);
+        Message::AllowedFast(PieceIndex(3)).encode_into(&mut stream);
+        Message::Bitfield(Bitfield::from_bytes(&[0xff, 0xf0][..])).encode_into(&mut stream);
+        d.handle_bytes(&stream);
+        for _ in 0..3 {
+            assert!(d.poll_message().unwrap().is_some());
+        }
+        // Even after a `have` (aria2 again): the caller merges it with what it knew.
+        let mut d = decoder(Some(12), true);
+        let mut stream = BytesMut::new();
+        Message::Have(PieceIndex(1)).encode_into(&mut stream);
+        Message::Bitfield(Bitfield::from_bytes(&[0xff, 0xf0][..])).encode_into(&mut stream);
+        d.handle_bytes(&stream);
+        assert!(d.poll_message().unwrap().is_some());
+        assert!(matches!(d.poll_message(), Ok(Some(Message::Bitfield(_)))));
     }
 
     #[test]
