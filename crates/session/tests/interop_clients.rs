@@ -37,6 +37,31 @@ fn payload(dir: &Path, tracker: Option<&str>) -> (PathBuf, Vec<u8>, shoal_metain
     (content, torrent.bytes, torrent.info_hashes.v1.unwrap())
 }
 
+/// A tracker, and a payload with its torrent (bytes and file) announcing to it.
+struct Setup {
+    tracker: common::Opentracker,
+    hash: shoal_metainfo::InfoHash,
+    content: PathBuf,
+    torrent: Vec<u8>,
+    torrent_file: PathBuf,
+}
+
+async fn setup(work: &Path) -> Setup {
+    // The info-hash does not depend on the tracker URL, which is outside the info dictionary.
+    let (_, _, hash) = payload(work, None);
+    let tracker = common::Opentracker::start(hash).await;
+    let (content, torrent, _) = payload(work, Some(&tracker.url()));
+    let torrent_file = work.join("share.torrent");
+    std::fs::write(&torrent_file, &torrent).unwrap();
+    Setup {
+        tracker,
+        hash,
+        content,
+        torrent,
+        torrent_file,
+    }
+}
+
 fn same_files(a: &Path, b: &Path) {
     for name in ["big.bin", "docs/readme.txt"] {
         let left = std::fs::read(a.join(name)).unwrap();
@@ -57,11 +82,13 @@ async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_transmission_downloads_from_shoal() {
     let work = tempfile::tempdir().unwrap();
-    let (_, _, hash) = payload(work.path(), None);
-    let tracker = common::Opentracker::start(hash).await;
-    let (content, torrent, _) = payload(work.path(), Some(&tracker.url()));
-    let torrent_file = work.path().join("share.torrent");
-    std::fs::write(&torrent_file, &torrent).unwrap();
+    let Setup {
+        tracker,
+        hash,
+        content,
+        torrent,
+        torrent_file,
+    } = setup(work.path()).await;
 
     // Transmission first: it announces, so the tracker can hand its address to the Shoal seeder.
     let config_dir = work.path().join("transmission");
@@ -113,11 +140,13 @@ async fn interop_transmission_downloads_from_shoal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_aria2_downloads_from_shoal() {
     let work = tempfile::tempdir().unwrap();
-    let (_, _, hash) = payload(work.path(), None);
-    let tracker = common::Opentracker::start(hash).await;
-    let (content, torrent, _) = payload(work.path(), Some(&tracker.url()));
-    let torrent_file = work.path().join("share.torrent");
-    std::fs::write(&torrent_file, &torrent).unwrap();
+    let Setup {
+        tracker,
+        hash,
+        content,
+        torrent,
+        torrent_file,
+    } = setup(work.path()).await;
     let download = work.path().join("download");
     let listen = common::free_port();
     let aria2 = Command::new("aria2c")
