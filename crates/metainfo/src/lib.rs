@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod block;
 mod create;
 mod error;
 mod hash;
@@ -47,6 +48,7 @@ mod merkle;
 mod path;
 mod torrent;
 
+pub use block::{BLOCK_LEN, BlockRef, PieceIndex};
 pub use create::{CreateError, CreatedTorrent, Progress, TorrentBuilder, auto_piece_length};
 pub use error::{MetainfoError, MetainfoErrorKind, PathProblem};
 pub use hash::{HashParseError, InfoHash, InfoHashV2, InfoHashes, PeerId};

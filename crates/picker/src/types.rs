@@ -1,37 +1,7 @@
 //! The small value types of the picker's API.
 
-use std::fmt;
-
-/// The length of a block, the unit of a `request` message: 16 KiB. Only the last block of a piece may be
-/// shorter.
-pub const BLOCK_LEN: u32 = 16 * 1024;
-
-/// The index of a piece in the torrent, from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PieceIndex(pub u32);
-
-impl fmt::Display for PieceIndex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl From<u32> for PieceIndex {
-    fn from(index: u32) -> Self {
-        Self(index)
-    }
-}
-
-/// A block of a piece: what a `request`, `piece`, `reject` or `cancel` message names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BlockRef {
-    /// The piece the block belongs to.
-    pub piece: PieceIndex,
-    /// The block's byte offset in its piece, a multiple of [`BLOCK_LEN`].
-    pub offset: u32,
-    /// The block's length: [`BLOCK_LEN`], or less for the last block of a piece.
-    pub len: u32,
-}
+// The shared identities live in shoal-metainfo, the lowest crate every layer depends on.
+pub use shoal_metainfo::{BLOCK_LEN, BlockRef, PieceIndex};
 
 /// How much we want a piece or a file.
 ///

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shoal_metainfo::{InfoHash, PeerId};
-use shoal_picker::{Picker, PieceIndex as PickPiece};
+use shoal_picker::Picker;
 use shoal_storage::{PieceCheck, ResumeData, Storage};
 use shoal_wire::{Bitfield, Block, BlockRef, ExtendedHandshake, Message, PieceIndex};
 use tokio::sync::{mpsc, watch};
@@ -166,7 +166,7 @@ pub(crate) struct Torrent {
     /// Paused by the user (the state to return to is derived from the picker).
     paused: bool,
     error: Option<String>,
-    picks: Vec<shoal_picker::BlockRef>,
+    picks: Vec<BlockRef>,
     /// Pieces verified since resume data was last written.
     resume_dirty: bool,
     /// Who sent each block of the pieces not yet verified (offset, sender), for blame when a hash fails.
@@ -214,23 +214,6 @@ impl BanKey {
             Self::Addr(banned) => addr == *banned,
             Self::PeerId(_) => false,
         }
-    }
-}
-
-/// Converts between the picker's and the wire's block types (the same fields).
-fn to_wire(block: shoal_picker::BlockRef) -> BlockRef {
-    BlockRef {
-        piece: PieceIndex(block.piece.0),
-        offset: block.offset,
-        len: block.len,
-    }
-}
-
-fn to_pick(block: BlockRef) -> shoal_picker::BlockRef {
-    shoal_picker::BlockRef {
-        piece: PickPiece(block.piece.0),
-        offset: block.offset,
-        len: block.len,
     }
 }
 
@@ -509,7 +492,7 @@ impl Torrent {
                 for (piece, verdict) in verdicts.iter().enumerate() {
                     if *verdict == PieceCheck::Good {
                         self.have[piece] = true;
-                        let _ = self.picker.piece_verified(PickPiece(piece as u32));
+                        let _ = self.picker.piece_verified(PieceIndex(piece as u32));
                     }
                 }
                 self.state = self.active_state();
@@ -863,7 +846,7 @@ impl Torrent {
             Message::NotInterested => peer.peer_interested = false,
             Message::Have(PieceIndex(piece)) => {
                 self.picker
-                    .peer_have(key, PickPiece(piece))
+                    .peer_have(key, PieceIndex(piece))
                     .map_err(|e| e.to_string())?;
                 self.mark_has(key, piece);
             }
@@ -879,7 +862,7 @@ impl Torrent {
                         // A late bitfield (aria2 sends them) only adds pieces, like `have`s.
                         if !first && !self.peers.get(&key).is_some_and(|p| p.has[piece as usize]) {
                             self.picker
-                                .peer_have(key, PickPiece(piece))
+                                .peer_have(key, PieceIndex(piece))
                                 .map_err(|e| e.to_string())?;
                         }
                         self.mark_has(key, piece);
@@ -902,17 +885,17 @@ impl Torrent {
             Message::Reject(block) => {
                 if self
                     .picker
-                    .request_rejected(key, to_pick(block))
+                    .request_rejected(key, block)
                     .map_err(|e| e.to_string())?
                 {
                     peer.in_flight = peer.in_flight.saturating_sub(1);
                 }
             }
             Message::AllowedFast(PieceIndex(piece)) => {
-                let _ = self.picker.peer_allowed_fast(key, PickPiece(piece));
+                let _ = self.picker.peer_allowed_fast(key, PieceIndex(piece));
             }
             Message::Suggest(PieceIndex(piece)) => {
-                let _ = self.picker.peer_suggest(key, PickPiece(piece));
+                let _ = self.picker.peer_suggest(key, PieceIndex(piece));
             }
             Message::Extended { id: 0, payload } => {
                 if let Ok(handshake) = ExtendedHandshake::decode(&payload) {
@@ -1027,7 +1010,7 @@ impl Torrent {
             offset: block.offset,
             len,
         };
-        let received = match self.picker.block_received(key, to_pick(reference)) {
+        let received = match self.picker.block_received(key, reference) {
             Ok(received) => received,
             // A block we never asked for (or of a wrong size) is discarded, never written.
             Err(_) => return Ok(()),
@@ -1042,7 +1025,7 @@ impl Torrent {
                 peer.in_flight = peer.in_flight.saturating_sub(1);
                 let _ = peer
                     .commands
-                    .send(Command::Send(vec![Message::Cancel(to_wire(cancel))]));
+                    .send(Command::Send(vec![Message::Cancel(cancel)]));
             }
         }
         if !received.is_new {
@@ -1102,7 +1085,7 @@ impl Torrent {
         if let Some(suspects) = report.suspects {
             self.hash_failures += 1;
             tracing::warn!(piece, "piece failed its hash check; fetching it again");
-            let _ = self.picker.piece_failed(PickPiece(piece));
+            let _ = self.picker.piece_failed(PieceIndex(piece));
             self.suspects.insert(piece, suspects);
             for key in keys {
                 self.request_blocks(key, now);
@@ -1111,14 +1094,14 @@ impl Torrent {
         }
         let cancels = self
             .picker
-            .piece_verified(PickPiece(piece))
+            .piece_verified(PieceIndex(piece))
             .unwrap_or_default();
         for (key, block) in cancels {
             if let Some(peer) = self.peers.get_mut(&key) {
                 peer.in_flight = peer.in_flight.saturating_sub(1);
                 let _ = peer
                     .commands
-                    .send(Command::Send(vec![Message::Cancel(to_wire(block))]));
+                    .send(Command::Send(vec![Message::Cancel(block)]));
             }
         }
         self.have[piece as usize] = true;
@@ -1238,11 +1221,7 @@ impl Torrent {
             return;
         }
         peer.in_flight += self.picks.len();
-        let requests = self
-            .picks
-            .iter()
-            .map(|b| Message::Request(to_wire(*b)))
-            .collect();
+        let requests = self.picks.iter().map(|b| Message::Request(*b)).collect();
         let _ = peer.commands.send(Command::Send(requests));
     }
 

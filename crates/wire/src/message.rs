@@ -6,8 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::WireError;
 
-/// The length of a block, the unit of a `request`: 16 KiB. Only a piece's last block may be shorter.
-pub const BLOCK_LEN: u32 = 16 * 1024;
+pub use shoal_metainfo::BLOCK_LEN;
 
 /// Message ids (the byte after the length prefix).
 pub mod id {
@@ -45,44 +44,7 @@ pub mod id {
     pub const EXTENDED: u8 = 20;
 }
 
-/// The index of a piece in the torrent, from 0.
-///
-/// ```
-/// let piece = shoal_wire::PieceIndex(7);
-/// assert_eq!(piece.to_string(), "7");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PieceIndex(pub u32);
-
-impl fmt::Display for PieceIndex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl From<u32> for PieceIndex {
-    fn from(index: u32) -> Self {
-        Self(index)
-    }
-}
-
-/// A block of a piece, as a `request`, `cancel` or `reject request` names it.
-///
-/// ```
-/// use shoal_wire::{BlockRef, PieceIndex, BLOCK_LEN};
-///
-/// let block = BlockRef { piece: PieceIndex(3), offset: BLOCK_LEN, len: BLOCK_LEN };
-/// assert_eq!(block.piece.0, 3);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BlockRef {
-    /// The piece the block belongs to.
-    pub piece: PieceIndex,
-    /// The block's byte offset in its piece (BEP 3 `begin`).
-    pub offset: u32,
-    /// The block's length in bytes.
-    pub len: u32,
-}
+pub use shoal_metainfo::{BlockRef, PieceIndex};
 
 /// The data of a `piece` message: a block, lent from the read buffer without copying.
 ///
