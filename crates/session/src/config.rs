@@ -33,6 +33,10 @@ pub struct SessionConfig {
     pub download_limit: Option<u64>,
     /// Session-wide upload limit, bytes per second (`None`: unlimited).
     pub upload_limit: Option<u64>,
+    /// A DHT node to run (BEP 5): public torrents and magnet links find peers through it and announce
+    /// there. `None` (the default): no DHT. Its bootstrap routers are part of its settings; tests give
+    /// loopback nodes.
+    pub dht: Option<shoal_dht::NodeConfig>,
 }
 
 impl Default for SessionConfig {
@@ -63,6 +67,7 @@ impl Default for SessionConfig {
             tracker_timeout: Duration::from_secs(30),
             download_limit: None,
             upload_limit: None,
+            dht: None,
         }
     }
 }

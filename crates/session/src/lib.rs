@@ -9,14 +9,17 @@
 
 mod choker;
 mod config;
+mod magnet;
 mod peer;
 mod rate;
 mod session;
+mod sources;
 mod stats;
 mod torrent;
 
 pub use choker::{Candidate, Choker};
 pub use config::SessionConfig;
 pub use rate::{Limiter, RateMeter, TokenBucket};
-pub use session::{AddTorrent, Session, SessionError, TorrentHandle};
-pub use stats::{PeerStats, TorrentState, TorrentStats, TrackerStats};
+pub use session::{AddMagnet, AddTorrent, Session, SessionError, TorrentHandle};
+pub use shoal_picker::Priority;
+pub use stats::{MetadataProgress, PeerStats, TorrentState, TorrentStats, TrackerStats};

@@ -62,7 +62,8 @@ pub(crate) struct Setup {
     pub key: PeerKey,
     pub info_hash: InfoHash,
     pub our_id: PeerId,
-    pub piece_count: u32,
+    /// `None` while a magnet link's metadata is unknown.
+    pub piece_count: Option<u32>,
     pub connect_timeout: Duration,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
@@ -234,7 +235,7 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
 
     let read = async {
         let config = DecoderConfig {
-            n_pieces: Some(piece_count),
+            n_pieces: piece_count,
             fast_extension: fast,
             ..DecoderConfig::default()
         };

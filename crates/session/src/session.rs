@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use shoal_metainfo::{InfoHash, Metainfo};
+use shoal_metainfo::{InfoHash, Magnet, Metainfo};
+use shoal_picker::Priority;
 use shoal_storage::{Layout, Storage, StorageOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -44,26 +45,48 @@ pub enum SessionError {
     /// The state directory could not be read or written.
     #[error("state directory")]
     State(#[source] std::io::Error),
+    /// The DHT node could not start (its UDP port is taken, say).
+    #[error("DHT")]
+    Dht(#[source] shoal_dht::DhtError),
 }
 
-/// Saves the torrent file and its download directory in `dir`; returns the resume data path.
+/// Saves a torrent's source (`<hash>.torrent`, or `<hash>.magnet` until the metadata is in) and its
+/// download directory in `dir`; returns the resume data path.
 fn save_state(
-    dir: &std::path::Path,
+    dir: &Path,
     info_hash: &InfoHash,
-    add: &AddTorrent,
+    (extension, source): (&str, &[u8]),
+    save_path: &Path,
 ) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let torrent = dir.join(format!("{info_hash}.torrent"));
-    if !torrent.exists() {
-        shoal_storage::write_atomic(&torrent, &add.torrent).map_err(std::io::Error::other)?;
+    let file = dir.join(format!("{info_hash}.{extension}"));
+    if !file.exists() {
+        shoal_storage::write_atomic(&file, source).map_err(std::io::Error::other)?;
     }
-    let save_path = std::path::absolute(&add.save_path)?;
+    let save_path = std::path::absolute(save_path)?;
     shoal_storage::write_atomic(
         &dir.join(format!("{info_hash}.path")),
         save_path.as_os_str().as_encoded_bytes(),
     )
     .map_err(std::io::Error::other)?;
     Ok(dir.join(format!("{info_hash}.resume")))
+}
+
+/// A user-readable copy of a torrent fetched through a magnet link: `torrents/<name>.torrent` in the
+/// state directory (the name sanitized; a clash gets the info-hash added).
+fn save_named_copy(dir: &Path, name: &str, info_hash: &InfoHash, torrent: &[u8]) {
+    let dir = dir.join("torrents");
+    let stem = shoal_metainfo::sanitize_component(name.as_bytes());
+    let mut path = dir.join(format!("{stem}.torrent"));
+    if std::fs::read(&path).is_ok_and(|old| old != torrent) {
+        path = dir.join(format!("{stem}.{info_hash}.torrent"));
+    }
+    let saved = std::fs::create_dir_all(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| shoal_storage::write_atomic(&path, torrent).map_err(|e| e.to_string()));
+    if let Err(e) = saved {
+        tracing::warn!(error = %e, path = %path.display(), "cannot save the torrent file");
+    }
 }
 
 /// The running torrents by info-hash: where to send their events, and their tasks.
@@ -80,15 +103,42 @@ pub struct AddTorrent {
     pub peers: Vec<SocketAddr>,
 }
 
+/// A magnet link to add (BEP 9): the torrent starts by fetching its info dictionary from peers.
+#[derive(Debug, Clone)]
+pub struct AddMagnet {
+    /// The magnet link. Peers come from its `x.pe` addresses, its `tr` trackers and the session's DHT
+    /// node, all at once; its `so` (BEP 53) selects the files to download.
+    pub magnet: Magnet,
+    /// The download directory (a multi-file torrent's folder is created inside it).
+    pub save_path: PathBuf,
+    /// More peers to connect to at once, besides the magnet's `x.pe`.
+    pub peers: Vec<SocketAddr>,
+}
+
 /// A running torrent: its stats and a way to give it peers.
 #[derive(Debug, Clone)]
 pub struct TorrentHandle {
     info_hash: InfoHash,
     stats: watch::Receiver<TorrentStats>,
     events: mpsc::Sender<Event>,
+    torrent_file: Arc<OnceLock<Arc<[u8]>>>,
 }
 
 impl TorrentHandle {
+    /// The `.torrent` file: the one added, or for a magnet link the one built around the fetched info
+    /// dictionary (`None` until then).
+    pub fn torrent_file(&self) -> Option<Arc<[u8]>> {
+        self.torrent_file.get().cloned()
+    }
+
+    /// Sets each file's priority: one per file of the info dictionary, padding files included, in
+    /// order (missing ones are [`Priority::Normal`]). Skipped files are not downloaded, except the
+    /// parts that share a piece with a wanted file; the torrent counts as complete when every wanted
+    /// piece is in.
+    pub async fn set_file_priorities(&self, priorities: Vec<Priority>) {
+        let _ = self.events.send(Event::SetFilePriorities(priorities)).await;
+    }
+
     /// The torrent's v1 info-hash.
     pub fn info_hash(&self) -> InfoHash {
         self.info_hash
@@ -142,16 +192,102 @@ impl TorrentHandle {
 /// ```
 #[derive(Debug)]
 pub struct Session {
-    config: SessionConfig,
+    ctx: Context,
     local_addr: SocketAddr,
     torrents: Routes,
-    /// Shared by every torrent's announces.
-    tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
-    /// Session-wide download and upload limits.
-    limits: [Arc<crate::Limiter>; 2],
-    /// Each torrent's files on disk, for removal with its data.
-    data_paths: Mutex<HashMap<InfoHash, Vec<PathBuf>>>,
     listener: JoinHandle<()>,
+}
+
+/// What every torrent task needs from the session.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    pub config: SessionConfig,
+    /// The port peers reach us on.
+    pub port: u16,
+    /// Shared by every torrent's announces.
+    pub tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
+    /// Session-wide download and upload limits.
+    pub limits: [Arc<crate::Limiter>; 2],
+    /// The DHT node, if the session runs one.
+    pub dht: Option<shoal_dht::DhtNode>,
+    /// Each torrent's files on disk, for removal with its data.
+    pub data_paths: Arc<Mutex<HashMap<InfoHash, Vec<PathBuf>>>>,
+}
+
+/// A torrent file read and its storage opened, ready for a torrent task.
+pub(crate) struct Prepared {
+    pub info: TorrentInfo,
+    pub storage: Arc<Storage>,
+    /// Files in the info dictionary, padding included.
+    pub file_count: usize,
+}
+
+impl Context {
+    /// Records a torrent fetched through a magnet link: its user-readable copy replaces the saved link.
+    pub(crate) fn metadata_fetched(&self, name: &str, info_hash: &InfoHash, torrent: &[u8]) {
+        if let Some(dir) = &self.config.state_dir {
+            save_named_copy(dir, name, info_hash, torrent);
+            let _ = std::fs::remove_file(dir.join(format!("{info_hash}.magnet")));
+        }
+    }
+
+    /// Reads a torrent file and opens its storage in `save_path`; records its files for removal and,
+    /// with a state directory, saves the torrent for [`Session::restore`].
+    pub(crate) fn prepare(
+        &self,
+        torrent: &[u8],
+        save_path: &Path,
+    ) -> Result<Prepared, SessionError> {
+        let metainfo = Metainfo::from_bytes(torrent)?;
+        let info = &metainfo.info;
+        let info_hash = info.info_hashes().v1.ok_or_else(|| {
+            SessionError::Unsupported("v2-only torrents are not supported yet".into())
+        })?;
+        let piece_hashes: Vec<[u8; 20]> = (0..info.piece_count())
+            .filter_map(|i| info.piece_hash(i).copied())
+            .collect();
+        let trackers: Vec<Vec<String>> = metainfo
+            .trackers()
+            .into_iter()
+            .map(|tier| tier.into_iter().map(str::to_owned).collect())
+            .collect();
+        let layout = Layout::from_info(info)?;
+        let storage = Arc::new(Storage::new(save_path, layout, StorageOptions::default())?);
+        let layout = storage.layout();
+        let files = (0..layout.files().len())
+            .filter(|&i| !layout.files()[i].is_padding())
+            .map(|i| storage.file_path(i))
+            .collect();
+        let name = shoal_metainfo::text(info.name).into_owned();
+        let resume_path = match &self.config.state_dir {
+            Some(dir) => Some(
+                save_state(dir, &info_hash, ("torrent", torrent), save_path)
+                    .map_err(SessionError::State)?,
+            ),
+            None => None,
+        };
+        self.data_paths
+            .lock()
+            .expect("no panics while held")
+            .insert(info_hash, files);
+        Ok(Prepared {
+            file_count: layout.files().len(),
+            info: TorrentInfo {
+                name,
+                info_hash,
+                piece_hashes,
+                resume_path,
+                trackers,
+                port: self.port,
+                tracker_client: self.tracker_client.clone(),
+                global_limits: self.limits.clone(),
+                private: info.private,
+                metadata: Arc::from(info.raw),
+                dht: self.dht.clone(),
+            },
+            storage,
+        })
+    }
 }
 
 impl Session {
@@ -174,6 +310,22 @@ impl Session {
                 source,
             })?;
         let torrents = Routes::default();
+        let dht = match &config.dht {
+            Some(dht_config) => {
+                let node = shoal_dht::DhtNode::spawn(dht_config.clone())
+                    .await
+                    .map_err(SessionError::Dht)?;
+                let joining = node.clone();
+                tokio::spawn(async move {
+                    match joining.bootstrap().await {
+                        Ok(n) => tracing::info!(nodes = n, "DHT bootstrapped"),
+                        Err(e) => tracing::warn!(error = %e, "DHT bootstrap"),
+                    }
+                });
+                Some(node)
+            }
+            None => None,
+        };
         let limits = [
             Arc::new(crate::Limiter::new(config.download_limit)),
             Arc::new(crate::Limiter::new(config.upload_limit)),
@@ -215,20 +367,29 @@ impl Session {
             }
         });
         Ok(Self {
-            config,
+            ctx: Context {
+                config,
+                port: local_addr.port(),
+                tracker_client,
+                limits,
+                dht,
+                data_paths: Arc::default(),
+            },
             local_addr,
             torrents,
-            data_paths: Mutex::default(),
-            tracker_client,
-            limits,
             listener,
         })
     }
 
     /// Changes the session-wide download and upload limits, in bytes per second (`None`: unlimited).
     pub fn set_limits(&self, download: Option<u64>, upload: Option<u64>) {
-        self.limits[0].set_rate(download);
-        self.limits[1].set_rate(upload);
+        self.ctx.limits[0].set_rate(download);
+        self.ctx.limits[1].set_rate(upload);
+    }
+
+    /// The session's DHT node, if it runs one (see [`SessionConfig::dht`]).
+    pub fn dht(&self) -> Option<&shoal_dht::DhtNode> {
+        self.ctx.dht.as_ref()
     }
 
     /// The address peers can connect to.
@@ -241,58 +402,27 @@ impl Session {
     /// # Errors
     /// An invalid or unsupported torrent, an unusable download directory, or a torrent already added.
     pub fn add_torrent(&self, add: AddTorrent) -> Result<TorrentHandle, SessionError> {
-        let metainfo = Metainfo::from_bytes(&add.torrent)?;
-        let info = &metainfo.info;
-        let info_hash = info.info_hashes().v1.ok_or_else(|| {
-            SessionError::Unsupported("v2-only torrents are not supported yet".into())
-        })?;
-        let piece_hashes: Vec<[u8; 20]> = (0..info.piece_count())
-            .filter_map(|i| info.piece_hash(i).copied())
-            .collect();
-        let trackers: Vec<Vec<String>> = metainfo
-            .trackers()
-            .into_iter()
-            .map(|tier| tier.into_iter().map(str::to_owned).collect())
-            .collect();
-        let layout = Layout::from_info(info)?;
-        let storage = Arc::new(Storage::new(
-            &add.save_path,
-            layout,
-            StorageOptions::default(),
-        )?);
-        let files = (0..storage.layout().files().len())
-            .filter(|&i| !storage.layout().files()[i].is_padding())
-            .map(|i| storage.file_path(i))
-            .collect();
-        let name = shoal_metainfo::text(info.name).into_owned();
+        let info_hash = Metainfo::from_bytes(&add.torrent)?
+            .info
+            .info_hashes()
+            .v1
+            .ok_or_else(|| {
+                SessionError::Unsupported("v2-only torrents are not supported yet".into())
+            })?;
         let mut torrents = self.torrents.lock().expect("no panics while held");
         if torrents.contains_key(&info_hash) {
             return Err(SessionError::Duplicate(info_hash));
         }
-        let resume_path = match &self.config.state_dir {
-            Some(dir) => Some(save_state(dir, &info_hash, &add).map_err(SessionError::State)?),
-            None => None,
-        };
+        let prepared = self.ctx.prepare(&add.torrent, &add.save_path)?;
         let (events_tx, events_rx) = mpsc::channel(1024);
         let (stats_tx, stats_rx) = watch::channel(TorrentStats {
-            name: name.clone(),
+            name: prepared.info.name.clone(),
             ..TorrentStats::default()
         });
-        let torrent_info = TorrentInfo {
-            name,
-            info_hash,
-            piece_hashes,
-            resume_path,
-            trackers,
-            port: self.local_addr.port(),
-            tracker_client: self.tracker_client.clone(),
-            global_limits: self.limits.clone(),
-            private: info.private,
-        };
         let torrent = Torrent::new(
-            torrent_info,
-            self.config.clone(),
-            storage,
+            prepared.info,
+            self.ctx.config.clone(),
+            prepared.storage,
             events_tx.clone(),
             stats_tx,
         )
@@ -302,14 +432,77 @@ impl Session {
             let _ = events_tx.try_send(Event::AddPeers(add.peers));
         }
         torrents.insert(info_hash, (events_tx.clone(), task));
-        self.data_paths
-            .lock()
-            .expect("no panics while held")
-            .insert(info_hash, files);
         Ok(TorrentHandle {
             info_hash,
             stats: stats_rx,
             events: events_tx,
+            torrent_file: Arc::new(OnceLock::from(Arc::<[u8]>::from(add.torrent))),
+        })
+    }
+
+    /// Adds a magnet link: fetches the info dictionary from peers (BEP 9), then downloads like a
+    /// torrent file. With a state directory, the link is saved at once (a restart resumes the search)
+    /// and the fetched torrent is saved as `<info-hash>.torrent` and `torrents/<name>.torrent`.
+    ///
+    /// # Errors
+    /// A magnet without a v1 info-hash (`btih`), an unusable state directory, or a torrent already
+    /// added.
+    pub fn add_magnet(&self, add: AddMagnet) -> Result<TorrentHandle, SessionError> {
+        let info_hash = add.magnet.info_hashes.v1.ok_or_else(|| {
+            SessionError::Unsupported("v2-only magnet links (btmh) are not supported yet".into())
+        })?;
+        // Metadata fetched before (an earlier run): no need to ask peers again.
+        if let Some(dir) = &self.ctx.config.state_dir
+            && let Ok(torrent) = std::fs::read(dir.join(format!("{info_hash}.torrent")))
+        {
+            let mut peers = add.peers.clone();
+            peers.extend(&add.magnet.peers);
+            return self.add_torrent(AddTorrent {
+                torrent,
+                save_path: add.save_path,
+                peers,
+            });
+        }
+        let mut torrents = self.torrents.lock().expect("no panics while held");
+        if torrents.contains_key(&info_hash) {
+            return Err(SessionError::Duplicate(info_hash));
+        }
+        if let Some(dir) = &self.ctx.config.state_dir {
+            let link = add.magnet.to_string();
+            save_state(dir, &info_hash, ("magnet", link.as_bytes()), &add.save_path)
+                .map_err(SessionError::State)?;
+        }
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        let (stats_tx, stats_rx) = watch::channel(TorrentStats {
+            name: add
+                .magnet
+                .display_name
+                .clone()
+                .unwrap_or_else(|| info_hash.to_string()),
+            state: crate::TorrentState::FetchingMetadata,
+            metadata: Some(crate::MetadataProgress::default()),
+            ..TorrentStats::default()
+        });
+        let torrent_file = Arc::new(OnceLock::new());
+        let stage = crate::magnet::MetadataStage::new(
+            self.ctx.clone(),
+            add.magnet,
+            info_hash,
+            add.save_path,
+            events_tx.clone(),
+            stats_tx,
+            torrent_file.clone(),
+        );
+        let task = tokio::spawn(stage.run(events_rx));
+        if !add.peers.is_empty() {
+            let _ = events_tx.try_send(Event::AddPeers(add.peers));
+        }
+        torrents.insert(info_hash, (events_tx.clone(), task));
+        Ok(TorrentHandle {
+            info_hash,
+            stats: stats_rx,
+            events: events_tx,
+            torrent_file,
         })
     }
 
@@ -319,7 +512,7 @@ impl Session {
     /// # Errors
     /// Reading the state directory; torrents that fail to load are returned as errors in the list.
     pub fn restore(&self) -> Result<Vec<Result<TorrentHandle, SessionError>>, SessionError> {
-        let Some(dir) = self.config.state_dir.clone() else {
+        let Some(dir) = self.ctx.config.state_dir.clone() else {
             return Ok(Vec::new());
         };
         let entries = match std::fs::read_dir(&dir) {
@@ -330,26 +523,43 @@ impl Session {
         let mut restored = Vec::new();
         for entry in entries {
             let path = entry.map_err(SessionError::State)?.path();
-            if path.extension().is_none_or(|ext| ext != "torrent") {
+            let Some(kind) = path.extension().and_then(|ext| ext.to_str()) else {
+                continue;
+            };
+            // A magnet link whose metadata was fetched has a `.torrent` too: that one wins.
+            if !(kind == "torrent" || kind == "magnet" && !path.with_extension("torrent").exists())
+            {
                 continue;
             }
-            let load = || -> std::io::Result<AddTorrent> {
-                let torrent = std::fs::read(&path)?;
-                let save_path = std::fs::read(path.with_extension("path"))?;
-                let save_path = PathBuf::from(std::ffi::OsString::from(
-                    String::from_utf8_lossy(&save_path).into_owned(),
-                ));
-                Ok(AddTorrent {
-                    torrent,
-                    save_path,
-                    peers: Vec::new(),
-                })
+            let save_path = match std::fs::read(path.with_extension("path")) {
+                Ok(bytes) => PathBuf::from(std::ffi::OsString::from(
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                )),
+                Err(e) => {
+                    restored.push(Err(SessionError::State(e)));
+                    continue;
+                }
             };
-            restored.push(
-                load()
-                    .map_err(SessionError::State)
-                    .and_then(|add| self.add_torrent(add)),
-            );
+            let source = std::fs::read(&path).map_err(SessionError::State);
+            restored.push(source.and_then(|source| {
+                if kind == "torrent" {
+                    self.add_torrent(AddTorrent {
+                        torrent: source,
+                        save_path,
+                        peers: Vec::new(),
+                    })
+                } else {
+                    let link = String::from_utf8_lossy(&source).into_owned();
+                    let magnet = Magnet::parse(&link).map_err(|e| {
+                        SessionError::Unsupported(format!("saved magnet link: {e}"))
+                    })?;
+                    self.add_magnet(AddMagnet {
+                        magnet,
+                        save_path,
+                        peers: Vec::new(),
+                    })
+                }
+            }));
         }
         Ok(restored)
     }
@@ -374,13 +584,14 @@ impl Session {
         };
         let _ = events.send(Event::Shutdown).await;
         let _ = task.await;
-        if let Some(dir) = &self.config.state_dir {
-            for ext in ["torrent", "path", "resume"] {
+        if let Some(dir) = &self.ctx.config.state_dir {
+            for ext in ["torrent", "magnet", "path", "resume"] {
                 let _ = std::fs::remove_file(dir.join(format!("{info_hash}.{ext}")));
             }
         }
         if delete_data {
             let paths = self
+                .ctx
                 .data_paths
                 .lock()
                 .expect("no panics while held")
@@ -409,6 +620,9 @@ impl Session {
         for (_, (events, task)) in torrents {
             let _ = events.send(Event::Shutdown).await;
             let _ = task.await;
+        }
+        if let Some(dht) = self.ctx.dht {
+            let _ = dht.shutdown().await;
         }
     }
 }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 /// What a torrent is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TorrentState {
+    /// A magnet link waiting for the info dictionary from peers (BEP 9).
+    FetchingMetadata,
     /// Hashing existing data on start.
     #[default]
     Checking,
@@ -91,6 +93,30 @@ pub struct TorrentStats {
     pub peers: Vec<PeerStats>,
     /// Each tracker that answered or failed, by URL.
     pub trackers: Vec<TrackerStats>,
+    /// Wanted pieces (those of files not skipped) still missing.
+    pub pieces_missing: u32,
+    /// Peers the DHT found so far; `None` when the torrent does not use the DHT (the session runs no
+    /// DHT node, or the torrent is private).
+    pub dht_peers: Option<usize>,
+    /// While a magnet link waits for its info dictionary: how that goes.
+    pub metadata: Option<MetadataProgress>,
+}
+
+/// The metadata stage of a magnet link (BEP 9).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetadataProgress {
+    /// Connected peers.
+    pub peers: usize,
+    /// Connected peers that offer the metadata (`ut_metadata` with a size).
+    pub sources: usize,
+    /// Metadata pieces (16 KiB each) received, of the total; both 0 until a peer tells the size.
+    pub pieces_have: u32,
+    /// Metadata pieces in all.
+    pub pieces_total: u32,
+    /// Addresses known so far (from `x.pe`, trackers, the DHT and incoming connections).
+    pub known_addresses: usize,
+    /// Copies of the metadata that failed their hash check (some peer sent bad data).
+    pub hash_failures: u32,
 }
 
 impl TorrentStats {
@@ -103,8 +129,8 @@ impl TorrentStats {
         }
     }
 
-    /// Whether every piece is verified.
+    /// Whether every wanted piece is verified: every piece, unless some files are skipped.
     pub fn is_complete(&self) -> bool {
-        self.pieces_total > 0 && self.pieces_have == self.pieces_total
+        self.pieces_total > 0 && self.pieces_missing == 0 && self.metadata.is_none()
     }
 }

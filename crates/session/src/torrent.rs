@@ -15,6 +15,7 @@ use shoal_wire::{Bitfield, Block, BlockRef, ExtendedHandshake, Message, PieceInd
 use tokio::sync::{mpsc, watch};
 
 use crate::peer::{self, Command, Hello};
+use crate::sources::{Announce, Counters, DhtPeers, next_outcome};
 use crate::stats::{PeerStats, TorrentState, TorrentStats};
 use crate::{Candidate, Choker, RateMeter, SessionConfig};
 
@@ -54,6 +55,8 @@ pub(crate) enum Event {
     Pause,
     /// Start transferring again after a pause.
     Resume,
+    /// New priorities for the torrent's files (padding files included), in torrent order.
+    SetFilePriorities(Vec<shoal_picker::Priority>),
     /// Stop: close every connection, save resume data and end the task.
     Shutdown,
 }
@@ -74,8 +77,12 @@ pub(crate) struct TorrentInfo {
     pub tracker_client: Option<Arc<shoal_tracker::TrackerClient>>,
     /// The session-wide download and upload limits.
     pub global_limits: [Arc<crate::Limiter>; 2],
-    /// A private torrent (BEP 27): peers from its trackers only, so no PEX.
+    /// A private torrent (BEP 27): peers from its trackers only, so no PEX and no DHT.
     pub private: bool,
+    /// The info dictionary's bytes, served to peers that ask for them (BEP 9).
+    pub metadata: Arc<[u8]>,
+    /// The session's DHT node, if it runs one.
+    pub dht: Option<shoal_dht::DhtNode>,
 }
 
 /// One connected peer's protocol state.
@@ -102,6 +109,8 @@ struct Peer {
     proven: bool,
     /// The id the peer wants our `ut_pex` messages under (BEP 11), if it speaks PEX.
     pex_id: Option<u8>,
+    /// The id the peer wants our `ut_metadata` messages under (BEP 9).
+    metadata_id: Option<u8>,
     /// The addresses we last told it about, and when.
     pex_sent: Vec<SocketAddr>,
     pex_last: Instant,
@@ -120,7 +129,9 @@ const PEX_INTERVAL: Duration = Duration::from_secs(60);
 const PEX_FIRST: Duration = Duration::from_secs(5);
 const PEX_MAX_PEERS: usize = 50;
 /// Our id for `ut_pex` messages sent to us.
-const OUR_PEX_ID: u8 = 1;
+pub(crate) const OUR_PEX_ID: u8 = 1;
+/// Our id for `ut_metadata` messages sent to us.
+pub(crate) const OUR_METADATA_ID: u8 = 2;
 
 /// In endgame, the most requests a peer keeps outstanding.
 const ENDGAME_PIPELINE: usize = 2;
@@ -128,7 +139,7 @@ const ENDGAME_PIPELINE: usize = 2;
 /// Redial pacing for one address: failures double the wait (1 s up to 5 min), so a dead or hostile
 /// address is not hammered (HOSTILE 50).
 #[derive(Debug, Clone, Copy)]
-struct Backoff {
+pub(crate) struct Backoff {
     failures: u32,
     next_attempt: Instant,
 }
@@ -136,7 +147,20 @@ struct Backoff {
 impl Backoff {
     const MAX: Duration = Duration::from_secs(300);
 
-    fn failed(&mut self, now: Instant) {
+    /// An address that may be dialed at once.
+    pub(crate) fn ready(now: Instant) -> Self {
+        Self {
+            failures: 0,
+            next_attempt: now,
+        }
+    }
+
+    /// Whether the address may be dialed now.
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        self.next_attempt <= now
+    }
+
+    pub(crate) fn failed(&mut self, now: Instant) {
         self.failures = self.failures.saturating_add(1);
         let wait = Duration::from_secs(1u64 << self.failures.min(9)).min(Self::MAX);
         self.next_attempt = now + wait;
@@ -178,14 +202,14 @@ pub(crate) struct Torrent {
     /// Senders of the pieces being hashed right now.
     checking: HashMap<u32, Vec<BanKey>>,
     /// The announce task, its commands and its outcomes.
-    announcer: Option<(
-        tokio::task::JoinHandle<()>,
-        mpsc::Sender<shoal_tracker::AnnouncerCommand>,
-    )>,
-    announce_outcomes: Option<mpsc::Receiver<shoal_tracker::AnnounceOutcome>>,
+    announce: Option<Announce>,
     trackers: Vec<crate::TrackerStats>,
     /// Transfer counters shared with the announce task (uploaded, downloaded, left).
-    counters: Arc<[std::sync::atomic::AtomicU64; 3]>,
+    counters: Counters,
+    /// The DHT lookup and announce task (public torrents, when the session runs a DHT node).
+    dht: Option<DhtPeers>,
+    /// File priorities as last set (padding files included), `None` while all are normal.
+    file_priorities: Option<Vec<shoal_picker::Priority>>,
     /// This torrent's download and upload limits.
     limits: [Arc<crate::Limiter>; 2],
 }
@@ -260,10 +284,11 @@ impl Torrent {
             suspects: HashMap::new(),
             banned: std::collections::HashSet::new(),
             checking: HashMap::new(),
-            announcer: None,
-            announce_outcomes: None,
+            announce: None,
             trackers: Vec::new(),
             counters: Arc::default(),
+            dht: None,
+            file_priorities: None,
             limits: [
                 Arc::new(crate::Limiter::new(None)),
                 Arc::new(crate::Limiter::new(None)),
@@ -275,6 +300,7 @@ impl Torrent {
     pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>) {
         self.check_existing().await;
         self.start_announcer();
+        self.start_dht();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut seconds = 0u64;
         loop {
@@ -284,7 +310,7 @@ impl Torrent {
                     Some(Event::SaveResume) => self.save_resume().await,
                     Some(event) => self.handle(event),
                 },
-                Some(outcome) = next_outcome(&mut self.announce_outcomes) => self.on_announce(outcome),
+                Some(outcome) = next_outcome(&mut self.announce) => self.on_announce(outcome),
                 _ = tick.tick() => {
                     seconds += 1;
                     let now = Instant::now();
@@ -308,56 +334,49 @@ impl Torrent {
         if self.resume_dirty {
             self.save_resume().await;
         }
+        self.dht = None;
         // Tell the trackers we leave (`stopped`), waiting a little for them.
-        if let Some((task, commands)) = self.announcer.take() {
-            let _ = commands.send(shoal_tracker::AnnouncerCommand::Stop).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        if let Some(announce) = self.announce.take() {
+            announce.stop().await;
         }
         self.publish(Instant::now());
     }
 
-    /// Starts announcing to the torrent's trackers, if it has any.
+    /// Starts announcing to the torrent's trackers, if it has any (and no task was handed over from the
+    /// metadata stage).
     fn start_announcer(&mut self) {
         let Some(client) = self.info.tracker_client.clone() else {
             return;
         };
-        if self.info.trackers.is_empty() || self.state == TorrentState::Error {
+        if self.announce.is_some()
+            || self.info.trackers.is_empty()
+            || self.state == TorrentState::Error
+        {
             return;
         }
         self.update_counters();
-        let announcer = shoal_tracker::Announcer::new(
+        self.announce = Some(Announce::spawn(
+            client,
             self.info.trackers.clone(),
-            shoal_tracker::AnnouncerConfig::default(),
+            (self.info.info_hash, self.config.peer_id, self.info.port),
             self.config.seed,
-            Instant::now(),
-        );
-        let (commands_tx, commands_rx) = mpsc::channel(8);
-        let (outcomes_tx, outcomes_rx) = mpsc::channel(16);
-        let (info_hash, peer_id, port) = (self.info.info_hash, self.config.peer_id, self.info.port);
-        let counters = self.counters.clone();
-        let task = tokio::spawn(async move {
-            let make_request = |_job: &shoal_tracker::AnnounceJob| {
-                let mut request = shoal_tracker::AnnounceRequest::new(info_hash, peer_id, port);
-                let [uploaded, downloaded, left] = &*counters;
-                request.uploaded = uploaded.load(std::sync::atomic::Ordering::Relaxed);
-                request.downloaded = downloaded.load(std::sync::atomic::Ordering::Relaxed);
-                request.left = left.load(std::sync::atomic::Ordering::Relaxed);
-                request
-            };
-            shoal_tracker::run_announcer(
-                &client,
-                announcer,
-                make_request,
-                commands_rx,
-                outcomes_tx,
-            )
-            .await;
-        });
-        if self.picker.is_finished() {
-            // Already complete: `left` is 0 from the first announce; there is no `completed` to send.
+            self.counters.clone(),
+        ));
+    }
+
+    /// Starts looking the torrent up in the DHT, unless it is private or the session runs no DHT.
+    fn start_dht(&mut self) {
+        if self.dht.is_some() || self.info.private || self.state == TorrentState::Error {
+            return;
         }
-        self.announcer = Some((task, commands_tx));
-        self.announce_outcomes = Some(outcomes_rx);
+        if let Some(dht) = self.info.dht.clone() {
+            self.dht = Some(DhtPeers::spawn(
+                dht,
+                self.info.info_hash,
+                self.info.port,
+                self.events_tx.clone(),
+            ));
+        }
     }
 
     /// Updates the counters announces report.
@@ -382,17 +401,7 @@ impl Torrent {
     fn on_announce(&mut self, outcome: shoal_tracker::AnnounceOutcome) {
         let entry = match outcome.result {
             Ok(reply) => {
-                let ours = self.info.port;
-                let peers: Vec<SocketAddr> = reply
-                    .peers
-                    .iter()
-                    .copied()
-                    // Our own announce comes back in the list.
-                    .filter(|addr| {
-                        !(addr.port() == ours
-                            && (addr.ip().is_loopback() || addr.ip().is_unspecified()))
-                    })
-                    .collect();
+                let peers = crate::sources::tracker_peers(&reply, self.info.port);
                 let now = Instant::now();
                 for addr in &peers {
                     self.known.entry(*addr).or_insert(Backoff {
@@ -575,6 +584,10 @@ impl Torrent {
                 self.limits[0].set_rate(down);
                 self.limits[1].set_rate(up);
             }
+            Event::SetFilePriorities(priorities) => {
+                self.set_file_priorities(priorities);
+                self.publish(now);
+            }
             Event::Shutdown | Event::SaveResume => {} // handled in `run`, where they can await
         }
     }
@@ -716,7 +729,7 @@ impl Torrent {
             key,
             info_hash: self.info.info_hash,
             our_id: self.config.peer_id,
-            piece_count: self.have.len() as u32,
+            piece_count: Some(self.have.len() as u32),
             connect_timeout: self.config.connect_timeout,
             handshake_timeout: self.config.handshake_timeout,
             idle_timeout: self.config.idle_timeout,
@@ -733,6 +746,94 @@ impl Torrent {
         commands: mpsc::UnboundedSender<Command>,
         now: Instant,
     ) {
+        self.register(key, hello, commands, false, now);
+    }
+
+    /// Takes over a connection the metadata stage opened: it already sent `have none` (or nothing) and
+    /// its extended handshake, so the peer now hears of our pieces by `have`, and gets our extended
+    /// handshake again with the metadata size. Messages it sent meanwhile are applied in order.
+    pub(crate) fn adopt(&mut self, handover: crate::magnet::Handover) {
+        let now = Instant::now();
+        for (addr, backoff) in handover.known {
+            self.known.entry(addr).or_insert(backoff);
+        }
+        self.next_key = self.next_key.max(handover.next_key);
+        self.announce = handover.announce;
+        self.counters = handover.counters;
+        // A private torrent (BEP 27) found through a magnet link leaves the DHT at once.
+        self.dht = handover.dht.filter(|_| !self.info.private);
+        self.paused = handover.paused;
+        self.limits[0].set_rate(handover.limits.0);
+        self.limits[1].set_rate(handover.limits.1);
+        if let Some(priorities) = handover.file_priorities {
+            self.set_file_priorities(priorities);
+        }
+        for peer in handover.peers {
+            let key = peer.key;
+            if !self.register(key, peer.hello, peer.commands, true, now) {
+                continue;
+            }
+            for message in peer.messages {
+                if let Err(reason) = self.on_message(key, message, now) {
+                    self.drop_peer(key, &reason);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Applies new file priorities (padding files included, in torrent order) to the picker.
+    fn set_file_priorities(&mut self, priorities: Vec<shoal_picker::Priority>) {
+        let ranges: Vec<(std::ops::Range<u64>, shoal_picker::Priority)> = self
+            .storage
+            .layout()
+            .files()
+            .iter()
+            .zip(
+                priorities
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(shoal_picker::Priority::Normal)),
+            )
+            .map(|(file, priority)| {
+                // Padding files (BEP 47) never make a piece wanted.
+                let priority = if file.is_padding() {
+                    shoal_picker::Priority::Skip
+                } else {
+                    priority
+                };
+                (file.offset()..file.offset() + file.length(), priority)
+            })
+            .collect();
+        if let Err(e) = self.picker.set_file_priorities(&ranges) {
+            tracing::warn!(error = %e, "file priorities refused");
+            return;
+        }
+        self.file_priorities = Some(priorities);
+        // Skipping the rest can finish the download; un-skipping can restart it.
+        if self.state == TorrentState::Downloading && self.picker.is_finished() {
+            tracing::info!(torrent = %self.info.name, "selected files complete");
+            self.state = TorrentState::Seeding;
+            let _ = self.events_tx.try_send(Event::SaveResume);
+        } else if self.state == TorrentState::Seeding && !self.picker.is_finished() {
+            self.state = TorrentState::Downloading;
+        }
+        let now = Instant::now();
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request_blocks(key, now);
+        }
+    }
+
+    /// Registers a connected peer and greets it; `false` if it was refused (and closed).
+    fn register(
+        &mut self,
+        key: PeerKey,
+        hello: Hello,
+        commands: mpsc::UnboundedSender<Command>,
+        adopted: bool,
+        now: Instant,
+    ) -> bool {
         self.connecting.remove(&key);
         // One connection per peer id: a second one (or ourselves) is closed.
         let duplicate = self
@@ -750,7 +851,7 @@ impl Torrent {
             || self.picker.add_peer(key).is_err()
         {
             let _ = commands.send(Command::Close);
-            return;
+            return false;
         }
         if hello.outgoing {
             self.known.insert(
@@ -763,8 +864,15 @@ impl Torrent {
         }
         let mut first = Vec::new();
         let n_have = self.picker.have_count();
-        // BEP 3 and BEP 6: the bitfield (or have all / have none) comes first.
-        if hello.reserved.supports_fast() && n_have == self.have.len() as u32 {
+        // BEP 3 and BEP 6: the bitfield (or have all / have none) comes first; a peer adopted from the
+        // metadata stage had its `have none` then, and hears of pieces found on disk by `have`.
+        if adopted {
+            first.extend(
+                (0..self.have.len() as u32)
+                    .filter(|&piece| self.have[piece as usize])
+                    .map(|piece| Message::Have(PieceIndex(piece))),
+            );
+        } else if hello.reserved.supports_fast() && n_have == self.have.len() as u32 {
             first.push(Message::HaveAll);
         } else if hello.reserved.supports_fast() && n_have == 0 {
             first.push(Message::HaveNone);
@@ -785,8 +893,10 @@ impl Torrent {
                 client: Some(format!("Shoal {}", env!("CARGO_PKG_VERSION"))),
                 request_queue: Some(500),
                 port: None,
+                metadata_size: u32::try_from(self.info.metadata.len()).ok(),
                 ..ExtendedHandshake::default()
-            };
+            }
+            .with_extension(shoal_wire::UT_METADATA, OUR_METADATA_ID);
             if !self.info.private {
                 ours = ours.with_extension(shoal_wire::UT_PEX, OUR_PEX_ID);
             }
@@ -813,6 +923,7 @@ impl Torrent {
                 proven: false,
                 suspected: false,
                 pex_id: None,
+                metadata_id: None,
                 pex_sent: Vec::new(),
                 // The first PEX message goes out a few seconds after connecting, then every minute.
                 pex_last: now.checked_sub(PEX_INTERVAL - PEX_FIRST).unwrap_or(now),
@@ -822,6 +933,7 @@ impl Torrent {
                 connected_at: now,
             },
         );
+        true
     }
 
     /// Applies one message; `Err` names the rule the peer broke.
@@ -903,6 +1015,7 @@ impl Torrent {
                     peer.pex_id = handshake
                         .extension_id(shoal_wire::UT_PEX)
                         .filter(|_| !self.info.private);
+                    peer.metadata_id = handshake.extension_id(shoal_wire::UT_METADATA);
                     if let Some(client) = handshake.client.filter(|c| !c.is_empty()) {
                         peer.client = client;
                     }
@@ -922,6 +1035,17 @@ impl Torrent {
                 let message =
                     shoal_wire::PexMessage::decode(&payload).map_err(|e| e.to_string())?;
                 self.learn_peers(message.added.iter().take(PEX_MAX_PEERS).map(|p| p.addr));
+            }
+            Message::Extended {
+                id: OUR_METADATA_ID,
+                payload,
+            } => {
+                let reply = serve_metadata(&self.info.metadata, &payload)?;
+                if let (Some(reply), Some(id)) = (reply, peer.metadata_id) {
+                    let _ = peer
+                        .commands
+                        .send(Command::Send(vec![reply.to_message(id)]));
+                }
             }
             Message::Extended { .. }
             | Message::Unknown { .. }
@@ -1134,8 +1258,13 @@ impl Torrent {
             self.publish(now);
             let _ = self.events_tx.try_send(Event::SaveResume);
             self.update_counters();
-            if let Some((_, commands)) = &self.announcer {
-                let _ = commands.try_send(shoal_tracker::AnnouncerCommand::Completed);
+            // `completed` means every piece, not just the files selected.
+            if let Some(announce) = &self.announce
+                && self.have.iter().all(|&h| h)
+            {
+                let _ = announce
+                    .commands
+                    .try_send(shoal_tracker::AnnouncerCommand::Completed);
             }
             return;
         }
@@ -1339,21 +1468,43 @@ impl Torrent {
             download_rate: self.download.rate(now),
             upload_rate: self.upload.rate(now),
             hash_failures: self.hash_failures,
+            pieces_missing: self.picker.missing_count(),
             peers,
             trackers: self.trackers.clone(),
+            dht_peers: self
+                .dht
+                .as_ref()
+                .map(|d| d.found.load(std::sync::atomic::Ordering::Relaxed)),
+            metadata: None,
         };
         self.stats.send_replace(stats);
     }
 }
 
-/// The next announce outcome, or never when there is no announce task.
-async fn next_outcome(
-    outcomes: &mut Option<mpsc::Receiver<shoal_tracker::AnnounceOutcome>>,
-) -> Option<shoal_tracker::AnnounceOutcome> {
-    match outcomes {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
+/// Answers a `ut_metadata` message (BEP 9): a request for a piece of the info dictionary gets the
+/// piece, one past the end a `reject`; data and rejects are ignored (we have the metadata). `Err` for a
+/// malformed message.
+pub(crate) fn serve_metadata(
+    metadata: &[u8],
+    payload: &bytes::Bytes,
+) -> Result<Option<shoal_wire::MetadataMessage>, String> {
+    use shoal_wire::{METADATA_PIECE_LEN, MetadataMessage};
+    let message = MetadataMessage::decode(payload).map_err(|e| format!("ut_metadata: {e}"))?;
+    let MetadataMessage::Request { piece } = message else {
+        return Ok(None);
+    };
+    let start = piece as usize * METADATA_PIECE_LEN as usize;
+    let total_size = u32::try_from(metadata.len()).map_err(|_| "metadata too large".to_string())?;
+    Ok(Some(match metadata.get(start..) {
+        Some(rest) if !rest.is_empty() => MetadataMessage::Data {
+            piece,
+            total_size,
+            data: bytes::Bytes::copy_from_slice(
+                &rest[..rest.len().min(METADATA_PIECE_LEN as usize)],
+            ),
+        },
+        _ => MetadataMessage::Reject { piece },
+    }))
 }
 
 /// The outcome of hashing a completed piece.
@@ -1431,7 +1582,7 @@ fn check_piece(
 }
 
 /// A readable client name from a peer id: Azureus-style `-XX1234-` ids, else "unknown".
-fn client_name(peer_id: &PeerId) -> String {
+pub(crate) fn client_name(peer_id: &PeerId) -> String {
     shoal_wire::Client::from_peer_id(peer_id)
         .map_or_else(|| "unknown".into(), |client| client.to_string())
 }

@@ -71,6 +71,70 @@ pub fn date(seconds: i64) -> String {
     )
 }
 
+/// Where a magnet link's metadata stage stands, and when it is stuck, why: `fetching metadata from 3
+/// peers (2/5 pieces)`, or `no peers yet: no tracker answered (…); the DHT found no peers`.
+pub fn metadata_status(stats: &shoal_session::TorrentStats) -> String {
+    let Some(progress) = &stats.metadata else {
+        return String::new();
+    };
+    if progress.sources > 0 {
+        let pieces = if progress.pieces_total > 0 {
+            format!(
+                " ({}/{} pieces)",
+                progress.pieces_have, progress.pieces_total
+            )
+        } else {
+            String::new()
+        };
+        let plural = if progress.sources == 1 { "" } else { "s" };
+        return format!(
+            "fetching metadata from {} peer{plural}{pieces}",
+            progress.sources
+        );
+    }
+    let mut why = Vec::new();
+    if progress.peers > 0 {
+        why.push(format!(
+            "{} peers connected, none offers the metadata",
+            progress.peers
+        ));
+    } else if progress.known_addresses > 0 {
+        why.push(format!(
+            "none of {} known addresses answered",
+            progress.known_addresses
+        ));
+    }
+    if stats.trackers.is_empty() {
+        why.push("no tracker has answered yet".into());
+    } else if stats.trackers.iter().all(|t| t.last.is_err()) {
+        let errors: Vec<String> = stats
+            .trackers
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}: {}",
+                    t.url,
+                    t.last.as_ref().err().map_or("", String::as_str)
+                )
+            })
+            .collect();
+        why.push(format!("no tracker answered ({})", errors.join("; ")));
+    } else {
+        let peers: usize = stats
+            .trackers
+            .iter()
+            .filter_map(|t| t.last.as_ref().ok())
+            .sum();
+        why.push(format!("trackers returned {peers} peers"));
+    }
+    why.push(match stats.dht_peers {
+        None => "DHT off".into(),
+        Some(0) => "the DHT found no peers".into(),
+        Some(n) => format!("the DHT found {n} peers"),
+    });
+    format!("waiting for peers with the metadata: {}", why.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

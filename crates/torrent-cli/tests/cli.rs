@@ -326,6 +326,7 @@ fn headless_seed_and_add_transfer_a_torrent() {
         .args([
             "seed",
             "share.torrent",
+            "--no-dht",
             "--data",
             ".",
             "--state-dir",
@@ -347,6 +348,7 @@ fn headless_seed_and_add_transfer_a_torrent() {
         &[
             "add",
             "share.torrent",
+            "--no-dht",
             "-o",
             "download",
             "--headless",
@@ -372,6 +374,51 @@ fn headless_seed_and_add_transfer_a_torrent() {
         b"hello"
     );
 
+    // The same torrent from a magnet link with only `x.pe`: the metadata comes from the seeder (BEP 9).
+    let info = stdout(&cli(&["info", "share.torrent"], dir.path()));
+    let hash = info
+        .lines()
+        .find_map(|line| line.strip_prefix("info-hash v1: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=share&x.pe={peer}");
+    std::fs::create_dir(dir.path().join("from-magnet")).unwrap();
+    let leecher = cli(
+        &[
+            "add",
+            &magnet,
+            "--no-dht",
+            "-o",
+            "from-magnet",
+            "--headless",
+            "--timeout",
+            "60",
+            "--state-dir",
+            "state-magnet",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        dir.path(),
+    );
+    let progress = stdout(&leecher);
+    assert!(progress.starts_with("metadata"), "{progress}");
+    assert!(
+        progress.lines().last().unwrap().starts_with("seeding"),
+        "{progress}"
+    );
+    assert!(std::fs::read(dir.path().join("from-magnet/share/big.bin")).unwrap() == data);
+    // The fetched torrent is kept under its name, byte for byte the info dictionary we created.
+    let saved = std::fs::read(dir.path().join("state-magnet/torrents/share.torrent")).unwrap();
+    let again = stdout(&cli(
+        &["info", "state-magnet/torrents/share.torrent"],
+        dir.path(),
+    ));
+    assert!(again.contains(&hash), "{again}");
+    assert!(!saved.is_empty());
+
     // SIGTERM: the seeder stops cleanly with status 0.
     Command::new("kill")
         .args(["-TERM", &seeder.id().to_string()])
@@ -392,4 +439,46 @@ fn headless_seed_and_add_transfer_a_torrent() {
             "{state}: {saved:?}"
         );
     }
+}
+
+#[test]
+fn a_magnet_that_finds_nothing_says_why_after_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    // An address that refuses connections: a port bound and closed again.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&x.pe=127.0.0.1:{port}",
+        "ab".repeat(20)
+    );
+    let started = std::time::Instant::now();
+    let output = cli(
+        &[
+            "add",
+            &magnet,
+            "--no-dht",
+            "--headless",
+            "--timeout",
+            "2",
+            "--state-dir",
+            "state",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let error = stderr(&output);
+    assert!(error.contains("no metadata after 2 s"), "{error}");
+    assert!(
+        error.contains("none of 1 known addresses answered"),
+        "{error}"
+    );
+    assert!(error.contains("DHT off"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }

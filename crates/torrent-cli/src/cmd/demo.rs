@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use shoal_session::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentState};
 
+use crate::cmd::download::Source;
 use crate::tui::{self, AddDefaults, text};
 use crate::{BadInput, format};
 
@@ -104,7 +105,7 @@ async fn swarm(args: &Args, work: &Path, source: &Path, torrent: Vec<u8>) -> Res
         save_path: work.join("download"),
         peers,
     };
-    let (handle, meta) = tui::add_torrent(&leecher, torrent, &defaults)?;
+    let (handle, meta) = tui::add_source(&leecher, Source::Torrent(torrent), &defaults)?;
     let result = if args.headless {
         headless(&handle).await
     } else {

@@ -1,5 +1,5 @@
-//! `torrent-cli add FILE --headless` and `torrent-cli seed FILE --data DIR`: the engine without the
-//! terminal UI, printing progress lines (a progress bar on a terminal).
+//! `torrent-cli add FILE|MAGNET --headless` and `torrent-cli seed FILE --data DIR`: the engine without
+//! the terminal UI, printing progress lines (a progress bar on a terminal).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -7,15 +7,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use shoal_session::{AddTorrent, Session, SessionConfig, TorrentState, TorrentStats};
+use shoal_metainfo::Magnet;
+use shoal_session::{
+    AddMagnet, AddTorrent, Session, SessionConfig, TorrentHandle, TorrentState, TorrentStats,
+};
 
 use crate::{BadInput, format};
 
 /// Arguments of `torrent-cli add`.
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
-    /// The .torrent file (magnet links come with their own issue).
-    file: PathBuf,
+    /// A .torrent file or a magnet link (`magnet:?xt=urn:btih:…`; quote it for the shell).
+    source: String,
     /// The download directory.
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
     output: PathBuf,
@@ -26,8 +29,95 @@ pub struct AddArgs {
     /// Keep seeding after the download completes, until SIGINT or SIGTERM.
     #[arg(long)]
     seed: bool,
+    /// Headless: give up on a magnet link whose metadata has not arrived after this many seconds,
+    /// saying why (no tracker answered, the DHT found nobody, …).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
     #[command(flatten)]
     common: Common,
+}
+
+/// What `add` was given.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A `.torrent` file's bytes.
+    Torrent(Vec<u8>),
+    /// A magnet link.
+    Magnet(Magnet),
+}
+
+impl Source {
+    /// Reads a `.torrent` path or parses a magnet link; a bad one is a usage error (exit 2).
+    pub fn read(input: &str) -> Result<Self> {
+        if input
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("magnet:"))
+        {
+            return Ok(Self::Magnet(Magnet::parse(input)?));
+        }
+        let torrent = std::fs::read(input).with_context(|| format!("reading {input}"))?;
+        // Parse once here so a bad file is a usage error (exit 2) with the field and offset.
+        shoal_metainfo::Metainfo::from_bytes(&torrent)
+            .with_context(|| format!("parsing {input}"))?;
+        Ok(Self::Torrent(torrent))
+    }
+
+    /// Adds it to `session`.
+    pub fn add(
+        self,
+        session: &Session,
+        save_path: &Path,
+        peers: &[SocketAddr],
+    ) -> Result<TorrentHandle, shoal_session::SessionError> {
+        match self {
+            Self::Torrent(torrent) => session.add_torrent(AddTorrent {
+                torrent,
+                save_path: save_path.to_path_buf(),
+                peers: peers.to_vec(),
+            }),
+            Self::Magnet(magnet) => session.add_magnet(AddMagnet {
+                magnet,
+                save_path: save_path.to_path_buf(),
+                peers: peers.to_vec(),
+            }),
+        }
+    }
+}
+
+/// The DHT flags, shared by every command that runs a session.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DhtArgs {
+    /// Run no DHT node: peers come from trackers, PEX and `--peer` only.
+    #[arg(long)]
+    no_dht: bool,
+    /// A DHT node to join through, `HOST:PORT`; may be repeated (default: the public routers
+    /// router.bittorrent.com, dht.transmissionbt.com and router.utorrent.com, on port 6881).
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT")]
+    bootstrap: Vec<String>,
+}
+
+impl DhtArgs {
+    /// The DHT node's settings: UDP on the peer port, its routing table kept in the state directory.
+    pub fn node_config(
+        &self,
+        listen: SocketAddr,
+        state_dir: Option<&Path>,
+    ) -> Option<shoal_dht::NodeConfig> {
+        if self.no_dht {
+            return None;
+        }
+        let mut config = shoal_dht::NodeConfig {
+            bind: listen,
+            state_dir: state_dir.map(Path::to_path_buf),
+            ..shoal_dht::NodeConfig::default()
+        };
+        if !self.bootstrap.is_empty() {
+            config.bootstrap = self.bootstrap.clone();
+            // Nodes given by hand may be on a private network or this machine: allow their addresses.
+            config.dht.restrict_ips = false;
+        }
+        Some(config)
+    }
 }
 
 /// Arguments of `torrent-cli seed`.
@@ -67,15 +157,20 @@ struct Common {
     /// `~/.local/share/shoal`).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dht: DhtArgs,
 }
 
 impl Common {
     /// The session settings these flags ask for.
     fn config(&self) -> SessionConfig {
+        let listen = SocketAddr::new(self.bind, self.port);
+        let state_dir = state_dir(self.state_dir.as_deref());
         SessionConfig {
-            listen: SocketAddr::new(self.bind, self.port),
+            listen,
             max_peers_per_torrent: self.max_peers,
-            state_dir: state_dir(self.state_dir.as_deref()),
+            dht: self.dht.node_config(listen, state_dir.as_deref()),
+            state_dir,
             download_limit: self.download_limit,
             upload_limit: self.upload_limit,
             ..SessionConfig::default()
@@ -97,26 +192,25 @@ pub fn state_dir(flag: Option<&Path>) -> Option<PathBuf> {
 }
 
 pub fn add(args: &AddArgs) -> Result<()> {
+    let source = Source::read(&args.source)?;
     if !args.headless && std::io::stdout().is_terminal() {
-        let torrent = std::fs::read(&args.file)
-            .with_context(|| format!("reading {}", args.file.display()))?;
-        shoal_metainfo::Metainfo::from_bytes(&torrent)
-            .with_context(|| format!("parsing {}", args.file.display()))?;
         let defaults = crate::tui::AddDefaults {
             save_path: args.output.clone(),
             peers: args.common.peers.clone(),
         };
-        return crate::cmd::open::ui(args.common.config(), Some(torrent), defaults);
+        return crate::cmd::open::ui(args.common.config(), Some(source), defaults);
     }
+    let mode = if args.seed {
+        Mode::DownloadThenSeed
+    } else {
+        Mode::Download
+    };
     run(
-        &args.file,
+        source,
         &args.output,
         &args.common,
-        if args.seed {
-            Mode::DownloadThenSeed
-        } else {
-            Mode::Download
-        },
+        mode,
+        args.timeout.map(Duration::from_secs),
     )
 }
 
@@ -127,7 +221,14 @@ pub fn seed(args: &SeedArgs) -> Result<()> {
             args.data.display()
         )));
     }
-    run(&args.file, &args.data, &args.common, Mode::Seed)
+    let file = args.file.display().to_string();
+    run(
+        Source::read(&file)?,
+        &args.data,
+        &args.common,
+        Mode::Seed,
+        None,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,11 +241,13 @@ enum Mode {
     Seed,
 }
 
-fn run(file: &Path, dir: &Path, common: &Common, mode: Mode) -> Result<()> {
-    let torrent = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    // Parse once here so a bad file is a usage error (exit 2) with the field and offset.
-    shoal_metainfo::Metainfo::from_bytes(&torrent)
-        .with_context(|| format!("parsing {}", file.display()))?;
+fn run(
+    source: Source,
+    dir: &Path,
+    common: &Common,
+    mode: Mode,
+    metadata_timeout: Option<Duration>,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -152,17 +255,30 @@ fn run(file: &Path, dir: &Path, common: &Common, mode: Mode) -> Result<()> {
     runtime.block_on(async {
         let session = Session::new(common.config()).await?;
         tracing::info!(listen = %session.local_addr(), "listening for peers");
-        let handle = session.add_torrent(AddTorrent {
-            torrent,
-            save_path: dir.to_path_buf(),
-            peers: common.peers.clone(),
-        })?;
+        let handle = source.add(&session, dir, &common.peers)?;
         let mut stats = handle.stats();
         let mut printer = Printer::new();
         let stop = shutdown_signal();
         tokio::pin!(stop);
+        let give_up = async {
+            match metadata_timeout {
+                Some(timeout) => tokio::time::sleep(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(give_up);
         let outcome = loop {
             tokio::select! {
+                () = &mut give_up => {
+                    let now = stats.borrow().clone();
+                    if now.metadata.is_some() {
+                        break Err(anyhow::anyhow!(
+                            "no metadata after {} s: {}",
+                            metadata_timeout.unwrap_or_default().as_secs(),
+                            format::metadata_status(&now)
+                        ));
+                    }
+                }
                 changed = stats.changed() => {
                     if changed.is_err() {
                         break Err(anyhow::anyhow!("the torrent stopped unexpectedly"));
@@ -227,16 +343,15 @@ impl Printer {
     }
 
     fn show(&mut self, stats: &TorrentStats) {
-        let line = format!(
-            "{} {:>5.1}% {} / {}  down {}/s  up {}/s  peers {}",
-            state_name(stats.state),
-            stats.progress() * 100.0,
-            format::size(stats.bytes_have),
-            format::size(stats.bytes_total),
-            format::size(stats.download_rate),
-            format::size(stats.upload_rate),
-            stats.peers.len(),
-        );
+        let line = if stats.metadata.is_some() {
+            format!(
+                "{} {}",
+                state_name(stats.state),
+                format::metadata_status(stats)
+            )
+        } else {
+            self.progress_line(stats)
+        };
         if self.terminal {
             eprint!("\r{line:<90}");
             return;
@@ -252,6 +367,19 @@ impl Printer {
         }
     }
 
+    fn progress_line(&self, stats: &TorrentStats) -> String {
+        format!(
+            "{} {:>5.1}% {} / {}  down {}/s  up {}/s  peers {}",
+            state_name(stats.state),
+            stats.progress() * 100.0,
+            format::size(stats.bytes_have),
+            format::size(stats.bytes_total),
+            format::size(stats.download_rate),
+            format::size(stats.upload_rate),
+            stats.peers.len(),
+        )
+    }
+
     fn finish(&self) {
         if self.terminal {
             eprintln!();
@@ -261,6 +389,7 @@ impl Printer {
 
 fn state_name(state: TorrentState) -> &'static str {
     match state {
+        TorrentState::FetchingMetadata => "metadata   ",
         TorrentState::Checking => "checking   ",
         TorrentState::Downloading => "downloading",
         TorrentState::Seeding => "seeding    ",

@@ -9,14 +9,15 @@ use anyhow::{Context, Result, bail};
 use shoal_session::{Session, SessionConfig};
 
 use crate::BadInput;
-use crate::cmd::download::state_dir;
+use crate::cmd::download::{DhtArgs, Source, state_dir};
 use crate::tui::{self, AddDefaults, meta::TorrentMeta};
 
 /// Arguments of `torrent-cli open`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The .torrent file to download (or seed, when its data is already in the output directory).
-    file: PathBuf,
+    /// The .torrent file (or magnet link) to download, or seed when its data is already in the output
+    /// directory.
+    source: String,
     /// The download directory; torrents added from the UI go there too.
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
     output: PathBuf,
@@ -33,33 +34,42 @@ pub struct Args {
     /// `~/.local/share/shoal`).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dht: DhtArgs,
 }
 
 /// `torrent-cli open`.
 pub fn run(args: &Args) -> Result<()> {
-    let torrent =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    // Parse before touching the terminal, so a bad file is a one-line usage error (exit 2).
-    shoal_metainfo::Metainfo::from_bytes(&torrent)
-        .with_context(|| format!("parsing {}", args.file.display()))?;
+    // Read before touching the terminal, so a bad file is a one-line usage error (exit 2).
+    let source = Source::read(&args.source)?;
+    let listen = SocketAddr::new(args.bind, args.port);
+    let state_dir = state_dir(args.state_dir.as_deref());
     let config = SessionConfig {
-        listen: SocketAddr::new(args.bind, args.port),
-        state_dir: state_dir(args.state_dir.as_deref()),
+        listen,
+        dht: args.dht.node_config(listen, state_dir.as_deref()),
+        state_dir,
         ..SessionConfig::default()
     };
     let defaults = AddDefaults {
         save_path: args.output.clone(),
         peers: args.peers.clone(),
     };
-    ui(config, Some(torrent), defaults)
+    ui(config, Some(source), defaults)
 }
 
 /// Bare `torrent-cli`: the UI on the saved session; with none, an empty list inviting the user to
 /// press `a`.
 pub fn run_empty() -> Result<()> {
+    let listen = SocketAddr::from(([0, 0, 0, 0], 6881));
+    let state_dir = state_dir(None);
     let config = SessionConfig {
-        listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
-        state_dir: state_dir(None),
+        listen,
+        dht: Some(shoal_dht::NodeConfig {
+            bind: listen,
+            state_dir: state_dir.clone(),
+            ..shoal_dht::NodeConfig::default()
+        }),
+        state_dir,
         ..SessionConfig::default()
     };
     let defaults = AddDefaults {
@@ -69,11 +79,11 @@ pub fn run_empty() -> Result<()> {
     ui(config, None, defaults)
 }
 
-/// Opens the UI on the saved session of `config.state_dir`, plus `torrent` if given; the entry point
-/// for every command that shows the UI (`add` on a terminal can call it too).
+/// Opens the UI on the saved session of `config.state_dir`, plus `source` if given; the entry point
+/// for every command that shows the UI (`add` on a terminal calls it too).
 pub(crate) fn ui(
     config: SessionConfig,
-    torrent: Option<Vec<u8>>,
+    source: Option<Source>,
     defaults: AddDefaults,
 ) -> Result<()> {
     if !std::io::stdout().is_terminal() {
@@ -98,13 +108,13 @@ pub(crate) fn ui(
                 .unwrap_or_else(|| TorrentMeta::unknown(id));
             torrents.push((handle, meta));
         }
-        if let Some(torrent) = torrent {
-            let meta = TorrentMeta::from_torrent(&torrent)?;
+        if let Some(source) = source {
+            let meta = TorrentMeta::from_source(&source)?;
             if !torrents
                 .iter()
                 .any(|(h, _)| h.info_hash() == meta.info_hash)
             {
-                torrents.push(tui::add_torrent(&session, torrent, &defaults)?);
+                torrents.push(tui::add_source(&session, source, &defaults)?);
             }
         }
         let result = tui::run(&session, torrents, defaults).await;

@@ -72,6 +72,16 @@ impl FilePriority {
         }
     }
 
+    /// The engine's priority.
+    pub fn to_engine(self) -> shoal_session::Priority {
+        match self {
+            Self::Skip => shoal_session::Priority::Skip,
+            Self::Low => shoal_session::Priority::Low,
+            Self::Normal => shoal_session::Priority::Normal,
+            Self::High => shoal_session::Priority::High,
+        }
+    }
+
     /// The word the Files view shows.
     pub fn label(self) -> &'static str {
         match self {
@@ -89,8 +99,6 @@ pub enum Status {
     /// Hashing existing data.
     Checking,
     /// A magnet link waiting for the info dictionary (BEP 9).
-    // TODO(#10): the engine does not add magnet links yet; this slot is rendered and tested.
-    #[allow(dead_code)]
     FetchingMetadata,
     /// Downloading.
     Downloading,
@@ -117,6 +125,7 @@ impl Status {
 
     fn from_engine(state: TorrentState) -> Self {
         match state {
+            TorrentState::FetchingMetadata => Self::FetchingMetadata,
             TorrentState::Checking => Self::Checking,
             TorrentState::Downloading => Self::Downloading,
             TorrentState::Seeding => Self::Seeding,
@@ -212,7 +221,7 @@ impl TorrentView {
             }
             Status::Checking => return Some("checking the data already on disk".into()),
             Status::FetchingMetadata => {
-                return Some("waiting for a peer to send the torrent's metadata".into());
+                return Some(crate::format::metadata_status(stats));
             }
             Status::Paused => return Some("paused: press p to resume".into()),
             Status::Seeding => return None,
@@ -386,6 +395,38 @@ impl App {
         if self.torrents.is_empty() {
             self.focus = Focus::List;
         }
+    }
+
+    /// Learns a torrent's files and trackers once its metadata arrived (a magnet link).
+    pub fn set_meta(&mut self, id: TorrentId, meta: TorrentMeta) {
+        if let Some(view) = self.torrents.iter_mut().find(|t| t.id == id) {
+            view.priorities = vec![FilePriority::Normal; meta.files.len()];
+            view.meta = meta;
+        }
+    }
+
+    /// Records file `file`'s new priority and returns every file's priority as the engine numbers
+    /// files (padding included), or `None` for an unknown torrent or file.
+    pub fn set_file_priority(
+        &mut self,
+        id: TorrentId,
+        file: usize,
+        priority: FilePriority,
+    ) -> Option<Vec<shoal_session::Priority>> {
+        let view = self.torrents.iter_mut().find(|t| t.id == id)?;
+        *view.priorities.get_mut(file)? = priority;
+        let count = view
+            .meta
+            .files
+            .iter()
+            .map(|f| f.index + 1)
+            .max()
+            .unwrap_or(0);
+        let mut engine = vec![shoal_session::Priority::Normal; count];
+        for (meta, priority) in view.meta.files.iter().zip(&view.priorities) {
+            engine[meta.index] = priority.to_engine();
+        }
+        Some(engine)
     }
 
     /// Takes a new snapshot of torrent `id`.
@@ -634,11 +675,13 @@ pub(crate) mod tests {
                     path: vec!["movie.mkv".into()],
                     length: 48 << 20,
                     offset: 0,
+                    index: 0,
                 },
                 FileMeta {
                     path: vec!["extras".into(), "notes.txt".into()],
                     length: 16 << 20,
                     offset: 48 << 20,
+                    index: 1,
                 },
             ],
             trackers: vec![vec!["http://127.0.0.1:6969/announce".into()]],
@@ -672,6 +715,7 @@ pub(crate) mod tests {
                 TorrentState::Downloading
             },
             pieces_have: have,
+            pieces_missing: total - have,
             pieces_total: total,
             have: (0..total).map(|i| i < have).collect(),
             bytes_have: u64::from(have) << 20,

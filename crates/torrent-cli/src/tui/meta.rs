@@ -30,6 +30,9 @@ pub struct FileMeta {
     pub length: u64,
     /// Where the file starts in the torrent's byte stream.
     pub offset: u64,
+    /// Its index among the info dictionary's files, padding files included: how the engine and BEP 53
+    /// `so=` number files.
+    pub index: usize,
 }
 
 impl TorrentMeta {
@@ -47,8 +50,9 @@ impl TorrentMeta {
         let files = info
             .files
             .iter()
-            .filter(|file| !file.is_padding())
-            .map(|file| FileMeta {
+            .enumerate()
+            .filter(|(_, file)| !file.is_padding())
+            .map(|(index, file)| FileMeta {
                 path: if info.multi_file {
                     file.path
                         .iter()
@@ -59,6 +63,7 @@ impl TorrentMeta {
                 },
                 length: file.length,
                 offset: file.offset,
+                index,
             })
             .collect();
         let mut trackers: Vec<Vec<String>> = metainfo
@@ -81,7 +86,28 @@ impl TorrentMeta {
         })
     }
 
-    /// A torrent whose `.torrent` file could not be read back: no files or trackers to show.
+    /// The facts a `.torrent` file or magnet link gives before the engine starts.
+    ///
+    /// # Errors
+    /// As [`TorrentMeta::from_torrent`]; a magnet link without a v1 info-hash.
+    pub fn from_source(source: &crate::cmd::download::Source) -> anyhow::Result<Self> {
+        use crate::cmd::download::Source;
+        match source {
+            Source::Torrent(bytes) => Self::from_torrent(bytes),
+            Source::Magnet(magnet) => {
+                let info_hash = magnet.info_hashes.v1.ok_or_else(|| {
+                    anyhow::anyhow!("v2-only magnet links (btmh) are not supported yet")
+                })?;
+                Ok(Self {
+                    trackers: magnet.trackers.iter().map(|t| vec![sanitize(t)]).collect(),
+                    ..Self::unknown(info_hash)
+                })
+            }
+        }
+    }
+
+    /// A torrent whose files are not known (yet): a magnet link before its metadata, or a saved
+    /// torrent whose `.torrent` file could not be read back.
     pub fn unknown(info_hash: InfoHash) -> Self {
         Self {
             info_hash,

@@ -20,7 +20,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
-use shoal_session::{AddTorrent, Session, TorrentHandle, TorrentStats};
+use shoal_session::{Session, TorrentHandle, TorrentStats};
+
+use crate::cmd::download::Source;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -44,17 +46,13 @@ pub struct AddDefaults {
 ///
 /// # Errors
 /// The torrent does not parse or the engine refuses it.
-pub fn add_torrent(
+pub fn add_source(
     session: &Session,
-    torrent: Vec<u8>,
+    source: Source,
     defaults: &AddDefaults,
 ) -> Result<(TorrentHandle, TorrentMeta)> {
-    let meta = TorrentMeta::from_torrent(&torrent)?;
-    let handle = session.add_torrent(AddTorrent {
-        torrent,
-        save_path: defaults.save_path.clone(),
-        peers: defaults.peers.clone(),
-    })?;
+    let meta = TorrentMeta::from_source(&source)?;
+    let handle = source.add(session, &defaults.save_path, &defaults.peers)?;
     Ok((handle, meta))
 }
 
@@ -157,6 +155,9 @@ impl<'a> Runtime<'a> {
                     None => break,
                 },
                 Some((id, stats)) = self.updates.recv() => {
+                    if stats.metadata.is_none() {
+                        self.learn_metadata(id);
+                    }
                     self.app.on_update(id, stats);
                     dirty = true;
                 }
@@ -167,6 +168,22 @@ impl<'a> Runtime<'a> {
             forward.abort();
         }
         Ok(())
+    }
+
+    /// A magnet link's torrent file arrived: the views learn its files and trackers.
+    fn learn_metadata(&mut self, id: TorrentId) {
+        let unknown = self
+            .app
+            .torrents
+            .iter()
+            .any(|t| t.id == id && t.meta.piece_length == 0);
+        if !unknown {
+            return;
+        }
+        let torrent = self.handles.get(&id).and_then(|(h, _)| h.torrent_file());
+        if let Some(meta) = torrent.and_then(|bytes| TorrentMeta::from_torrent(&bytes).ok()) {
+            self.app.set_meta(id, meta);
+        }
     }
 
     /// Carries out an action; returns whether to quit.
@@ -211,27 +228,28 @@ impl<'a> Runtime<'a> {
                     ))),
                 }
             }
-            // TODO(#10): the engine has no file priorities yet.
-            Action::SetFilePriority { .. } => self
-                .app
-                .notify("file priorities are not available in this build yet"),
+            Action::SetFilePriority { id, file, priority } => {
+                if let Some((handle, _)) = self.handles.get(&id)
+                    && let Some(priorities) = self.app.set_file_priority(id, file, priority)
+                {
+                    handle.set_file_priorities(priorities).await;
+                }
+            }
         }
         false
     }
 
     fn add(&mut self, input: &str) {
-        if input
+        let is_magnet = input
             .get(..7)
-            .is_some_and(|s| s.eq_ignore_ascii_case("magnet:"))
-        {
-            self.app
-                .notify("magnet links are not available in this build yet: add a .torrent file");
-            return;
-        }
-        let path = expand_home(input);
-        let added = std::fs::read(&path)
-            .with_context(|| format!("reading {}", path.display()))
-            .and_then(|bytes| add_torrent(self.session, bytes, &self.defaults));
+            .is_some_and(|s| s.eq_ignore_ascii_case("magnet:"));
+        let input = if is_magnet {
+            input.to_owned()
+        } else {
+            expand_home(input).display().to_string()
+        };
+        let added = Source::read(&input)
+            .and_then(|source| add_source(self.session, source, &self.defaults));
         match added {
             Ok((handle, meta)) => {
                 self.watch(handle, meta);

@@ -831,15 +831,18 @@ fn render_trackers(view: &TorrentView, area: Rect, buf: &mut Buffer) {
     }
     lines.push(Line::default());
     let off = if view.meta.private {
-        "off: private torrent (BEP 27)"
+        "off: private torrent (BEP 27)".to_owned()
     } else {
-        "PEX on; DHT not used by the engine yet"
+        match view.stats.dht_peers {
+            None => "PEX on; DHT off".to_owned(),
+            Some(n) => format!("PEX on; DHT on, {n} peers found"),
+        }
     };
     lines.push(Line::from(vec![label("DHT, PEX"), Span::raw(off)]));
     lines.push(Line::from(vec![
         label("Peers"),
         Span::raw(format!(
-            "{} connected, from trackers, PEX and addresses given",
+            "{} connected, from trackers, the DHT, PEX and addresses given",
             view.stats.peers.len()
         )),
     ]));
