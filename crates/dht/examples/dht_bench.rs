@@ -1,7 +1,8 @@
 //! Figures for `cargo xtask bench dht`: lookups per second on a simulated network of sans-IO nodes, and
 //! the memory a routing table takes per 1,000 nodes it holds.
 //!
-//! `cargo run --release -p shoal-dht --example dht_bench -- [N_NODES] [N_LOOKUPS]` (defaults 10000, 200).
+//! `cargo run --release -p shoal-dht --example dht_bench -- [N_NODES] [N_LOOKUPS] [SEED]` (defaults
+//! 10000, 200, 1); lookups that miss their announcer are listed.
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
@@ -12,15 +13,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n_nodes: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let n_lookups: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
 
     let started = Instant::now();
     let mut net = sim::Network::new(sim::SimConfig {
         n_nodes,
+        seed,
         ..sim::SimConfig::default()
     });
     net.join_all(Duration::from_secs(60));
     let join_wall = started.elapsed();
-    let figures = sim::announce_and_find(&mut net, n_lookups, 7);
+    let figures = sim::announce_and_find(&mut net, n_lookups, seed.wrapping_add(6));
 
     let table_nodes: usize = net.nodes.iter().map(|n| n.routing_table().len()).sum();
     let table_bytes: usize = net
@@ -46,6 +49,9 @@ fn main() {
         figures.rounds_median,
         figures.rounds_p99
     );
+    for miss in &figures.misses {
+        println!("  miss: {miss}");
+    }
     println!(
         "lookups per second: {:.0} (wall clock, simulator included)",
         figures.lookups as f64 / figures.wall.as_secs_f64()

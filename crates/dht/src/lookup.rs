@@ -8,7 +8,10 @@
 //! closest live candidates have all answered, or nothing is left to ask.
 //!
 //! Bootstrap addresses (ids unknown) are *seeds*: all asked at once, outside the window, and only their
-//! answers feed the candidates.
+//! answers feed the candidates. A seed silent past the soft timeout is asked again (up to
+//! [`SEED_TRIES`] queries in all): a joining node that loses its one query to the DHT, or the reply,
+//! would otherwise sit outside the DHT until the next bootstrap attempt, while nodes joining through
+//! it grow an island around it.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -21,6 +24,9 @@ use crate::krpc::NodeInfo;
 
 /// The most candidates a lookup keeps.
 pub const MAX_CANDIDATES: usize = 64;
+/// Queries a lookup sends to a silent bootstrap address (ids unknown) before giving up on it: the next
+/// one goes out when the previous one passes the soft timeout.
+pub(crate) const SEED_TRIES: u8 = 2;
 
 /// Identifies one lookup started on a [`Dht`](crate::Dht); events about it carry it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,6 +90,25 @@ enum State {
     Failed,
 }
 
+/// A bootstrap address (id unknown) asked by the lookup.
+#[derive(Debug, Clone)]
+struct Seed {
+    addr: SocketAddr,
+    /// A query is due (first try, or the previous one went slow).
+    ask: bool,
+    /// Transactions sent to it and not yet answered or failed.
+    in_flight: Vec<u16>,
+    tries: u8,
+    /// It answered, or every try failed.
+    done: bool,
+}
+
+impl Seed {
+    fn busy(&self) -> bool {
+        !self.done && (self.ask || !self.in_flight.is_empty())
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Candidate {
     info: NodeInfo,
@@ -110,7 +135,7 @@ pub(crate) struct Lookup {
     candidates: Vec<Candidate>,
     seen_ids: HashSet<NodeId>,
     seen_ips: HashSet<IpAddr>,
-    seeds: Vec<(SocketAddr, State)>,
+    seeds: Vec<Seed>,
     pub(crate) peers: HashSet<SocketAddr>,
     pub(crate) stats: LookupStats,
     started: Instant,
@@ -155,8 +180,14 @@ impl Lookup {
     }
 
     pub(crate) fn add_seed(&mut self, addr: SocketAddr) {
-        if !self.seeds.iter().any(|(a, _)| *a == addr) {
-            self.seeds.push((addr, State::Fresh));
+        if !self.seeds.iter().any(|s| s.addr == addr) {
+            self.seeds.push(Seed {
+                addr,
+                ask: true,
+                in_flight: Vec::new(),
+                tries: 0,
+                done: false,
+            });
         }
     }
 
@@ -164,7 +195,7 @@ impl Lookup {
     pub(crate) fn drop_seeds_known_as_candidates(&mut self) {
         let candidates = &self.candidates;
         self.seeds
-            .retain(|(addr, _)| !candidates.iter().any(|c| c.info.addr == *addr));
+            .retain(|s| !candidates.iter().any(|c| c.info.addr == s.addr));
     }
 
     /// Adds a node learned at `hop`; ignores our own id, known ids and (with IP restriction) known IPs.
@@ -202,11 +233,11 @@ impl Lookup {
             return Vec::new();
         }
         let mut asks = Vec::new();
-        for (addr, state) in &mut self.seeds {
-            if *state == State::Fresh {
-                *state = State::Failed; // marks "asked"; `sent` records the transaction
+        for seed in &mut self.seeds {
+            if seed.ask && !seed.done {
+                seed.ask = false; // `sent` records the transaction
                 asks.push(Ask {
-                    to: *addr,
+                    to: seed.addr,
                     id: None,
                 });
             }
@@ -243,8 +274,9 @@ impl Lookup {
         self.stats.queries += 1;
         match ask.id {
             None => {
-                if let Some(seed) = self.seeds.iter_mut().find(|(a, _)| *a == ask.to) {
-                    seed.1 = State::InFlight(tid);
+                if let Some(seed) = self.seeds.iter_mut().find(|s| s.addr == ask.to) {
+                    seed.in_flight.push(tid);
+                    seed.tries += 1;
                 }
             }
             Some(id) => {
@@ -256,14 +288,11 @@ impl Lookup {
         }
     }
 
+    fn seed_of(&mut self, tid: u16) -> Option<&mut Seed> {
+        self.seeds.iter_mut().find(|s| s.in_flight.contains(&tid))
+    }
+
     fn hop_of(&self, tid: u16) -> Option<u32> {
-        if self
-            .seeds
-            .iter()
-            .any(|(_, s)| matches!(s, State::InFlight(t) | State::Slow(t) if *t == tid))
-        {
-            return Some(0);
-        }
         self.candidates
             .iter()
             .find(|c| matches!(c.state, State::InFlight(t) | State::Slow(t) if t == tid))
@@ -271,13 +300,6 @@ impl Lookup {
     }
 
     fn set_state(&mut self, tid: u16, state: State) {
-        for seed in &mut self.seeds {
-            if matches!(seed.1, State::InFlight(t) | State::Slow(t) if t == tid) {
-                // A seed is done either way; replied seeds are not candidates.
-                seed.1 = State::Failed;
-                return;
-            }
-        }
         if let Some(c) = self
             .candidates
             .iter_mut()
@@ -288,36 +310,41 @@ impl Lookup {
     }
 
     /// A reply to transaction `tid`: the nodes it named become candidates one hop further.
-    /// A seed that answers becomes a candidate that has replied, now that its id is known.
+    /// A seed that answers becomes a candidate that has replied, now that its id is known; its other
+    /// queries still in flight are returned, for the caller to forget (they no longer matter).
     pub(crate) fn on_reply(
         &mut self,
         tid: u16,
         from: NodeInfo,
         nodes: &[NodeInfo],
         token: Option<Vec<u8>>,
-    ) {
-        let Some(hop) = self.hop_of(tid) else {
-            return;
-        };
-        self.stats.replies += 1;
-        let was_seed = self
-            .seeds
-            .iter()
-            .any(|(_, s)| matches!(s, State::InFlight(t) | State::Slow(t) if *t == tid));
-        self.set_state(tid, State::Replied(token.clone()));
-        if was_seed {
+    ) -> Vec<u16> {
+        let mut moot = Vec::new();
+        let hop = if let Some(seed) = self.seed_of(tid) {
+            seed.done = true;
+            seed.ask = false;
+            moot = std::mem::take(&mut seed.in_flight);
+            moot.retain(|t| *t != tid);
             self.add_candidate(from, 0);
             if let Some(c) = self
                 .candidates
                 .iter_mut()
                 .find(|c| c.info.id == from.id && c.state == State::Fresh)
             {
-                c.state = State::Replied(token);
+                c.state = State::Replied(token.clone());
             }
-        }
+            0
+        } else if let Some(hop) = self.hop_of(tid) {
+            self.set_state(tid, State::Replied(token));
+            hop
+        } else {
+            return moot;
+        };
+        self.stats.replies += 1;
         for node in nodes {
             self.add_candidate(*node, hop + 1);
         }
+        moot
     }
 
     /// Peers from a reply: those not seen before in this lookup.
@@ -332,13 +359,22 @@ impl Lookup {
     }
 
     pub(crate) fn on_failure(&mut self, tid: u16) {
-        if self.hop_of(tid).is_some() {
+        if let Some(seed) = self.seed_of(tid) {
+            seed.in_flight.retain(|t| *t != tid);
+            // Out of tries, or failed outright (an error reply) before a retry was due.
+            seed.done = seed.in_flight.is_empty() && !seed.ask;
+            self.stats.failures += 1;
+        } else if self.hop_of(tid).is_some() {
             self.stats.failures += 1;
             self.set_state(tid, State::Failed);
         }
     }
 
     pub(crate) fn on_slow(&mut self, tid: u16) {
+        if let Some(seed) = self.seed_of(tid) {
+            seed.ask |= seed.tries < SEED_TRIES;
+            return;
+        }
         if let Some(c) = self
             .candidates
             .iter_mut()
@@ -350,11 +386,7 @@ impl Lookup {
 
     /// Whether the search phase is over: the k closest live candidates answered, or nothing is left.
     pub(crate) fn search_done(&self) -> bool {
-        if self
-            .seeds
-            .iter()
-            .any(|(_, s)| matches!(s, State::InFlight(_) | State::Slow(_)))
-        {
+        if self.seeds.iter().any(Seed::busy) {
             return false;
         }
         let mut window = 0;
@@ -514,6 +546,53 @@ mod tests {
         }
         assert_eq!(l.candidates.len(), MAX_CANDIDATES);
         assert_eq!(l.candidates[0].info.id.0[0], 0);
+    }
+
+    #[test]
+    fn silent_seeds_are_asked_again_once() {
+        // #8: a lost bootstrap query must not leave a joining node outside the DHT.
+        let seed: SocketAddr = "10.9.9.9:6881".parse().unwrap();
+        let mut l = lookup();
+        l.add_seed(seed);
+        let asks = l.next_asks();
+        assert_eq!((asks.len(), asks[0].to, asks[0].id), (1, seed, None));
+        l.sent(&asks[0], 1);
+        assert!(l.next_asks().is_empty());
+        l.on_slow(1);
+        let again = l.next_asks();
+        assert_eq!(again.len(), 1, "asked again after the soft timeout");
+        l.sent(&again[0], 2);
+        l.on_slow(2);
+        assert!(l.next_asks().is_empty(), "{SEED_TRIES} tries at most");
+        l.on_failure(1);
+        assert!(!l.search_done(), "the second try is still in flight");
+        l.on_failure(2);
+        assert!(l.search_done());
+        assert_eq!(l.stats.queries, 2);
+    }
+
+    #[test]
+    fn a_seed_answering_either_try_ends_both() {
+        let seed: SocketAddr = "10.9.9.9:6881".parse().unwrap();
+        let mut l = lookup();
+        l.add_seed(seed);
+        let ask = l.next_asks()[0];
+        l.sent(&ask, 1);
+        l.on_slow(1);
+        let ask = l.next_asks()[0];
+        l.sent(&ask, 2);
+        // The first query's reply arrives late: the second one is moot.
+        let from = NodeInfo {
+            id: NodeId([9; 20]),
+            addr: seed,
+        };
+        assert_eq!(l.on_reply(1, from, &[node(1)], None), vec![2]);
+        assert_eq!(l.stats.replies, 1);
+        let asks = l.next_asks();
+        assert_eq!(asks.len(), 1);
+        assert_eq!(asks[0].id, Some(node(1).id));
+        l.on_reply(2, from, &[], None);
+        assert_eq!(l.stats.replies, 1, "a moot reply counts for nothing");
     }
 
     #[test]

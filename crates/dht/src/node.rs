@@ -241,6 +241,9 @@ pub struct Dht {
     next_maintenance: Instant,
     bootstrap_lookup: Option<LookupId>,
     wants_bootstrap: bool,
+    /// Whether one of our contacts (a bootstrap address or a saved node) has answered a lookup: only then
+    /// have we reached the DHT, rather than merely been reached by nodes that joined through us.
+    joined: bool,
     bootstrap_backoff: Duration,
     next_bootstrap: Instant,
     next_self_refresh: Instant,
@@ -257,6 +260,8 @@ impl Dht {
         let id = config.node_id.unwrap_or_else(|| NodeId::random(&mut rng));
         let tokens = Tokens::new(&mut rng, now);
         let next_tid = rng.next_u64() as u16;
+        // With no contact to reach, there is no DHT to join but the one that comes to us.
+        let joined = config.bootstrap.is_empty() && config.known_nodes.is_empty();
         Dht {
             table: RoutingTable::new(id, config.k, config.restrict_ips, now),
             store: PeerStore::new(config.max_torrents, config.max_peers_per_torrent),
@@ -277,6 +282,7 @@ impl Dht {
             next_maintenance: now + MAINTENANCE_INTERVAL,
             bootstrap_lookup: None,
             wants_bootstrap: false,
+            joined,
             bootstrap_backoff: MAINTENANCE_INTERVAL,
             next_bootstrap: now,
             next_self_refresh: now + SELF_REFRESH_INTERVAL,
@@ -326,8 +332,9 @@ impl Dht {
     }
 
     /// Joins the DHT: a `find_node` lookup for our own id, from the table, the known nodes and the
-    /// bootstrap addresses. While the table holds fewer than k nodes, bootstrap is retried with backoff
-    /// (5 s doubling to [`MAX_BOOTSTRAP_BACKOFF`]).
+    /// bootstrap addresses (each asked twice if the first query goes unanswered). While the table holds
+    /// fewer than k nodes, or no bootstrap address or known node has answered yet, bootstrap is retried
+    /// with backoff (5 s doubling to [`MAX_BOOTSTRAP_BACKOFF`]).
     pub fn bootstrap(&mut self, now: Instant) -> LookupId {
         self.wants_bootstrap = true;
         let id = self.start_lookup(now, LookupKind::FindNode, self.id, true);
@@ -509,6 +516,13 @@ impl Dht {
         }
         self.lookups.insert(id, lookup);
         id
+    }
+
+    /// Whether `addr` is one of the contacts we were given to join through: a bootstrap address or a
+    /// saved node.
+    fn is_contact(&self, addr: &SocketAddr) -> bool {
+        self.config.bootstrap.contains(addr)
+            || self.config.known_nodes.iter().any(|n| n.addr == *addr)
     }
 
     fn send_query(
@@ -731,6 +745,9 @@ impl Dht {
         }
         match pending.purpose {
             Purpose::Lookup(lookup_id) => {
+                if !self.joined && self.is_contact(&from) {
+                    self.joined = true;
+                }
                 let Some(lookup) = self.lookups.get_mut(&lookup_id) else {
                     return;
                 };
@@ -742,7 +759,7 @@ impl Dht {
                     .filter(|n| n.addr.is_ipv4() == from.is_ipv4() && is_routable(&n.addr))
                     .copied()
                     .collect();
-                lookup.on_reply(tid, node, &nodes, response.token);
+                let moot = lookup.on_reply(tid, node, &nodes, response.token);
                 if lookup.kind != LookupKind::FindNode && !response.values.is_empty() {
                     let peers = lookup.new_peers(&response.values);
                     if !peers.is_empty() {
@@ -753,6 +770,11 @@ impl Dht {
                             peers,
                         });
                     }
+                }
+                for tid in moot {
+                    // Another try to the same bootstrap address, which has answered: forget it, so
+                    // that its timeout does not count against the node.
+                    self.pending.remove(&tid);
                 }
             }
             Purpose::Announce(lookup_id) => {
@@ -843,9 +865,12 @@ impl Dht {
             }
         }
         // HOSTILE 51: while nobody answers, retry with backoff instead of spinning. A table of fewer
-        // than k nodes also retries: it may be an island of nodes that only know each other.
+        // than k nodes also retries: it may be an island of nodes that only know each other. So does
+        // a node none of whose contacts has answered, however full its table (#8): every node in it
+        // came to us, and they may all be newcomers that joined through us alone, an island the rest
+        // of the DHT never hears of.
         if self.wants_bootstrap
-            && self.table.len() < self.config.k
+            && (self.table.len() < self.config.k || !self.joined)
             && self.bootstrap_lookup.is_none()
             && now >= self.next_bootstrap
         {
@@ -927,7 +952,7 @@ impl Dht {
             self.lookups.remove(&id);
             if self.bootstrap_lookup == Some(id) {
                 self.bootstrap_lookup = None;
-                if self.table.len() >= self.config.k {
+                if self.joined && self.table.len() >= self.config.k {
                     self.bootstrap_backoff = MAINTENANCE_INTERVAL;
                 }
                 if !self.table.is_empty() {

@@ -60,6 +60,8 @@ pub struct Network {
     pub lost: u64,
     /// Prints every datagram to or from this node (debugging).
     pub trace: Option<usize>,
+    /// Datagrams sent to addresses no node has.
+    pub outside: u64,
 }
 
 impl Network {
@@ -108,6 +110,7 @@ impl Network {
             datagrams: 0,
             lost: 0,
             trace: None,
+            outside: 0,
         }
     }
 
@@ -120,7 +123,9 @@ impl Network {
     fn flush(&mut self, i: usize) {
         while let Some(transmit) = self.nodes[i].poll_transmit() {
             self.datagrams += 1;
-            if self.trace == Some(i) || self.by_addr.get(&transmit.to) == self.trace.as_ref() {
+            if self.trace.is_some()
+                && (self.trace == Some(i) || self.by_addr.get(&transmit.to) == self.trace.as_ref())
+            {
                 let to = self.by_addr.get(&transmit.to);
                 let message = shoal_dht::Message::decode(&transmit.bytes);
                 println!("{:?} {i} -> {to:?}: {message:?}", self.now - self.start);
@@ -130,6 +135,7 @@ impl Network {
                 continue;
             }
             let Some(&to) = self.by_addr.get(&transmit.to) else {
+                self.outside += 1;
                 continue;
             };
             let (min, max) = self.config.latency;
