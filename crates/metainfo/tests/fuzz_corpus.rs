@@ -1,12 +1,16 @@
-//! Replays the committed fuzz corpora (`fuzz/corpus/metainfo`, `fuzz/corpus/magnet`: seeds and past
-//! findings) through the same checks the fuzz targets make, so CI catches regressions without a fuzzer.
-//! The metainfo check also runs over every fixture in `testdata/metainfo`.
+//! Replays the committed fuzz corpora (`fuzz/corpus/metainfo`, `fuzz/corpus/magnet`,
+//! `fuzz/corpus/path_sanitize`: seeds and past findings) through the same checks the fuzz targets make,
+//! so CI catches regressions without a fuzzer. The metainfo check also runs over every fixture in
+//! `testdata/metainfo`.
 
 #[path = "../../../fuzz/checks/metainfo.rs"]
 mod metainfo_checks;
 
 #[path = "../../../fuzz/checks/magnet.rs"]
 mod magnet_checks;
+
+#[path = "../../../fuzz/checks/path_sanitize.rs"]
+mod path_checks;
 
 use std::path::Path;
 
@@ -45,4 +49,14 @@ fn replay_magnet_corpus() {
         magnet_checks::check_magnet,
     );
     assert!(corpus >= 5, "only {corpus} magnet corpus inputs");
+}
+
+#[test]
+fn replay_path_sanitize_corpus() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let corpus = replay(
+        &root.join("fuzz/corpus/path_sanitize"),
+        path_checks::check_path_sanitize,
+    );
+    assert!(corpus >= 20, "only {corpus} path_sanitize corpus inputs");
 }

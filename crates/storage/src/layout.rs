@@ -103,9 +103,10 @@ impl Layout {
     /// Lays out `files` in order with pieces of `piece_length` bytes.
     ///
     /// # Errors
-    /// [`StorageError::InvalidLayout`] for a zero piece length or total, more than `u32::MAX` pieces or
-    /// an overflowing total; [`StorageError::UnsafePath`] for a path that is empty, absolute, or has a
-    /// component other than a plain name.
+    /// [`StorageError::InvalidLayout`] for a zero piece length or total, more than `u32::MAX` pieces,
+    /// an overflowing total, or two files on one path (the same path, or one file's path a directory of
+    /// another's: one would overwrite the other); [`StorageError::UnsafePath`] for a path that is empty,
+    /// absolute, or has a component other than a plain name.
     pub fn new(files: Vec<FileEntry>, piece_length: u64) -> Result<Self, StorageError> {
         if piece_length == 0 || piece_length > u64::from(u32::MAX) {
             return Err(StorageError::InvalidLayout(format!(
@@ -129,6 +130,7 @@ impl Layout {
                 "the torrent holds no bytes".into(),
             ));
         }
+        check_distinct(&spans)?;
         let piece_count = u32::try_from(offset.div_ceil(piece_length)).map_err(|_| {
             StorageError::InvalidLayout(format!("{offset} bytes make too many pieces"))
         })?;
@@ -264,6 +266,26 @@ impl Layout {
     }
 }
 
+/// Refuses two files on one path (HOSTILE 16). The metainfo parser already refuses such torrents; this
+/// re-checks for layouts built by hand. Padding files are never on disk and may share names.
+fn check_distinct(spans: &[FileSpan]) -> Result<(), StorageError> {
+    let mut paths: Vec<&Path> = spans
+        .iter()
+        .filter(|span| !span.is_padding())
+        .map(FileSpan::path)
+        .collect();
+    // Sorted by components, a path that starts with another comes right after it (or after paths that
+    // also start with it).
+    paths.sort_unstable();
+    match paths.windows(2).find(|pair| pair[1].starts_with(pair[0])) {
+        Some(pair) => Err(StorageError::InvalidLayout(format!(
+            "{} is used by two files",
+            pair[0].display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Refuses any path that could leave the download directory.
 fn check_relative(path: &Path) -> Result<(), StorageError> {
     let unsafe_path = |reason| {
@@ -381,5 +403,30 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn rejects_two_files_on_one_path() {
+        for (one, two) in [("a", "a"), ("d/x", "d/x"), ("a", "a/b"), ("a/b/c", "a/b")] {
+            let files = vec![
+                FileEntry::new(one, 1),
+                FileEntry::new("between", 1),
+                FileEntry::new(two, 1),
+            ];
+            let err = Layout::new(files, 4).unwrap_err();
+            assert!(
+                matches!(&err, StorageError::InvalidLayout(why) if why.ends_with("is used by two files")),
+                "{one} and {two}: {err}"
+            );
+        }
+        // Names that only share a prefix of characters, and repeated padding, are fine.
+        let files = vec![
+            FileEntry::new("a", 1),
+            FileEntry::new("ab", 1),
+            FileEntry::new("a.b/c", 1),
+            FileEntry::padding(3),
+            FileEntry::padding(3),
+        ];
+        assert!(Layout::new(files, 4).is_ok());
     }
 }

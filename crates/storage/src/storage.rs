@@ -329,7 +329,8 @@ impl Storage {
             .clear();
     }
 
-    /// Each file's current size and modification time, `None` where it does not exist (padding: `None`).
+    /// Each file's current size and modification time, `None` where it does not exist or is not a
+    /// regular file reached without symlinks (padding: `None`).
     pub fn file_stamps(&self) -> Vec<Option<crate::FileStamp>> {
         self.layout
             .files()
@@ -339,6 +340,8 @@ impl Storage {
                 if span.is_padding() {
                     return None;
                 }
+                // A directory swapped for a symlink would show the stamps of whatever it points to.
+                self.check_parents(span.path(), false).ok()?;
                 let meta = std::fs::symlink_metadata(self.file_path(i))
                     .ok()
                     .filter(|m| m.is_file())?;
@@ -401,18 +404,20 @@ impl Storage {
         Ok(file)
     }
 
-    /// Opens file `index` without following symlinks; for writes, creates it and its directories inside
-    /// the root, refusing any symlink on the way.
+    /// Opens file `index` without following symlinks, checking its directories inside the root first (for
+    /// writes, creating them), refusing any symlink on the way. Anything but a regular file is
+    /// [`StorageError::NotAFile`].
     fn open(&self, index: usize, write: bool) -> Result<File, StorageError> {
         let span = &self.layout.files()[index];
         let path = self.file_path(index);
-        if write {
-            self.create_parents(span.path())?;
-        }
+        self.check_parents(span.path(), write)?;
         let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        // NOFOLLOW: never through a symlink planted at the file's own name (the parents were checked).
+        // NONBLOCK: a FIFO put where a file belongs would otherwise block the open until a writer came;
+        // with it the open returns and the regular-file check below refuses it. Regular files ignore it.
+        options.read(true).custom_flags(
+            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+        );
         if write {
             options.write(true).create(true);
         }
@@ -438,8 +443,10 @@ impl Storage {
         Ok(file)
     }
 
-    /// Creates the directories above `relative` under the root, one by one, refusing symlinks and files.
-    fn create_parents(&self, relative: &Path) -> Result<(), StorageError> {
+    /// Checks the directories above `relative` under the root, one by one, refusing symlinks and files;
+    /// missing ones are created when `create` is set, and are [`StorageError::Missing`] otherwise. A
+    /// directory of the torrent replaced by a symlink is thus never read or written through.
+    fn check_parents(&self, relative: &Path, create: bool) -> Result<(), StorageError> {
         let mut dir = self.root.clone();
         let Some(parent) = relative.parent() else {
             return Ok(());
@@ -455,6 +462,9 @@ impl Storage {
                     });
                 }
                 Ok(_) => return Err(StorageError::NotAFile { path: dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => {
+                    return Err(StorageError::Missing { path: dir });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     match std::fs::create_dir(&dir) {
                         Ok(()) => {}

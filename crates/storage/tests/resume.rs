@@ -1,6 +1,14 @@
-//! Resume data: encoding, validation of hostile or foreign records, the trust plan, atomic writes.
+//! Resume data: encoding, validation of hostile or foreign records, the trust plan, atomic writes, and
+//! files changed under us between two runs (truncated, deleted, replaced), found on start and rechecked.
 
-use shoal_storage::{FileEntry, FileStamp, Layout, ResumeData, StorageError, write_atomic};
+use std::fs;
+use std::path::Path;
+
+use shoal_storage::PieceCheck::{Bad, Good, Missing};
+use shoal_storage::{
+    FileEntry, FileStamp, Layout, PieceCheck, ResumeData, ResumePlan, Storage, StorageError,
+    StorageOptions, write_atomic,
+};
 
 fn layout() -> Layout {
     Layout::new(
@@ -110,4 +118,252 @@ fn atomic_write_replaces_whole_files() {
     assert_eq!(leftovers, ["state.resume"], "no temporary file left behind");
     let err = write_atomic(&dir.path().join("missing/dir/x"), b"x").unwrap_err();
     assert!(matches!(err, StorageError::Missing { .. }), "{err}");
+}
+
+// --- Files changed under us between two runs (#11): detected on start and rechecked ------------------
+
+const PIECE: usize = 16_384;
+const ID: [u8; 20] = [0x5e; 20];
+
+/// Three files over 7 pieces: `a` is bytes 0..40000 (pieces 0–2), `d/b` 40000..80000 (pieces 2–4),
+/// `c` 80000..100000 (pieces 4–6).
+fn disk_layout() -> Layout {
+    Layout::new(
+        vec![
+            FileEntry::new("a", 40_000),
+            FileEntry::new("d/b", 40_000),
+            FileEntry::new("c", 20_000),
+        ],
+        PIECE as u64,
+    )
+    .unwrap()
+}
+
+fn content() -> Vec<u8> {
+    (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+fn hashes() -> Vec<[u8; 20]> {
+    use sha1::{Digest, Sha1};
+    content()
+        .chunks(PIECE)
+        .map(|piece| Sha1::digest(piece).into())
+        .collect()
+}
+
+/// A first run: every piece written, synced and recorded as verified, as the session does on a clean
+/// stop. Returns the resume data's bytes.
+fn first_run(root: &Path) -> Vec<u8> {
+    let storage = Storage::new(root, disk_layout(), StorageOptions::default()).unwrap();
+    for (piece, bytes) in content().chunks(PIECE).enumerate() {
+        storage.write_block(piece as u32, 0, bytes).unwrap();
+    }
+    storage.sync_all().unwrap();
+    let hashes = hashes();
+    assert!(
+        storage
+            .recheck_v1(&hashes, None, 2, &|_| {})
+            .unwrap()
+            .iter()
+            .all(|v| *v == PieceCheck::Good)
+    );
+    ResumeData {
+        id: ID.to_vec(),
+        verified: vec![true; 7],
+        files: storage.file_stamps(),
+    }
+    .to_bytes()
+}
+
+/// A second run, as the session starts a torrent: fresh storage, resume data decoded and planned against
+/// the files as they are now, and every untrusted piece hashed. Returns the storage, the plan and the
+/// final verdict of every piece.
+fn second_run(root: &Path, resume: &[u8]) -> (Storage, ResumePlan, Vec<PieceCheck>) {
+    let storage = Storage::new(root, disk_layout(), StorageOptions::default()).unwrap();
+    let resume = ResumeData::from_bytes(resume, &ID, storage.layout()).unwrap();
+    let plan = resume.plan(storage.layout(), &storage.file_stamps());
+    let untrusted: Vec<u32> = (0..7).filter(|&p| !plan.trusted[p as usize]).collect();
+    let mut verdicts = storage
+        .recheck_v1(&hashes(), Some(&untrusted), 2, &|_| {})
+        .unwrap();
+    for (verdict, &trusted) in verdicts.iter_mut().zip(&plan.trusted) {
+        if trusted {
+            *verdict = PieceCheck::Good;
+        }
+    }
+    (storage, plan, verdicts)
+}
+
+#[test]
+fn unchanged_files_are_trusted_without_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    let (_, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.trusted, [true; 7]);
+    assert!(plan.recheck.is_empty());
+    assert_eq!(verdicts, [Good; 7]);
+}
+
+#[test]
+fn a_truncated_file_is_rechecked_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    // `d/b` cut to 10000 bytes: it now ends at byte 50000, inside piece 3.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("d/b"))
+        .unwrap()
+        .set_len(10_000)
+        .unwrap();
+    let (storage, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(
+        plan.trusted,
+        [true, true, false, false, false, true, true],
+        "pieces 2–4 touch `d/b`"
+    );
+    assert_eq!(plan.recheck, [2, 3, 4]);
+    // Piece 2 (bytes 32768..49152) is still whole on disk; pieces 3 and 4 are not.
+    assert_eq!(verdicts, [Good, Good, Good, Missing, Missing, Good, Good]);
+    // Reading a block past the new end (file offset 10152) is an error, never a short block.
+    let err = storage.read_block(3, 1_000, &mut [0; 100]).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof),
+        "{err}"
+    );
+
+    // Truncated to nothing, then grown back to its old length (zeros): the length matches again, but the
+    // modification time does not (set far back, so even a coarse clock cannot make it equal), so nothing
+    // of `d/b` is trusted, and the hash finds the zeros.
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("d/b"))
+        .unwrap();
+    file.set_len(0).unwrap();
+    file.set_len(40_000).unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    file.set_modified(old).unwrap();
+    drop(file);
+    let (_, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.recheck, [2, 3, 4]);
+    assert_eq!(verdicts, [Good, Good, Bad, Bad, Bad, Good, Good]);
+}
+
+#[test]
+fn a_deleted_file_is_rechecked_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    fs::remove_file(dir.path().join("a")).unwrap();
+    let (storage, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.recheck, [0, 1, 2]);
+    assert_eq!(
+        verdicts,
+        [Missing, Missing, Missing, Good, Good, Good, Good]
+    );
+    // Downloading again recreates it.
+    let data = content();
+    storage.write_block(0, 0, &data[..PIECE]).unwrap();
+    assert!(storage.verify_piece_v1(0, &hashes()[0]).unwrap());
+
+    // The directory holding `d/b` deleted too.
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    fs::remove_dir_all(dir.path().join("d")).unwrap();
+    let (_, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.recheck, [2, 3, 4]);
+    assert_eq!(
+        verdicts,
+        [Good, Good, Missing, Missing, Missing, Good, Good]
+    );
+}
+
+#[test]
+fn a_file_replaced_by_a_directory_is_rechecked_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    fs::remove_file(dir.path().join("c")).unwrap();
+    fs::create_dir(dir.path().join("c")).unwrap();
+    fs::write(dir.path().join("c/inside"), b"not ours").unwrap();
+    let (storage, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.recheck, [4, 5, 6]);
+    assert_eq!(
+        verdicts,
+        [Good, Good, Good, Good, Missing, Missing, Missing]
+    );
+    // Reading or writing it is a clear error naming the path, not a panic; the directory is left alone.
+    let err = storage.read_block(5, 0, &mut [0; 16]).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::NotAFile { path } if path.ends_with("c")),
+        "{err}"
+    );
+    let err = storage.write_block(5, 0, &[1; 16]).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::NotAFile { path } if path.ends_with("c")),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("not a regular file: {}", dir.path().join("c").display())
+    );
+    assert_eq!(fs::read(dir.path().join("c/inside")).unwrap(), b"not ours");
+
+    // A directory of the torrent (`d`) replaced by a regular file.
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    fs::remove_dir_all(dir.path().join("d")).unwrap();
+    fs::write(dir.path().join("d"), b"a file where a directory belongs").unwrap();
+    let (storage, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.recheck, [2, 3, 4]);
+    assert_eq!(
+        verdicts,
+        [Good, Good, Missing, Missing, Missing, Good, Good]
+    );
+    let err = storage.write_block(3, 0, &[1; 16]).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::NotAFile { path } if path.ends_with("d")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_replaced_by_a_symlink_is_rechecked_and_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    // The same bytes, elsewhere, behind a symlink: still not trusted, and never read through.
+    let outside = tempfile::tempdir().unwrap();
+    fs::rename(dir.path().join("c"), outside.path().join("c")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("c"), dir.path().join("c")).unwrap();
+    let (storage, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.recheck, [4, 5, 6]);
+    assert_eq!(
+        verdicts,
+        [Good, Good, Good, Good, Missing, Missing, Missing]
+    );
+    let err = storage.write_block(5, 0, &[1; 16]).unwrap_err();
+    assert!(matches!(err, StorageError::UnsafePath { .. }), "{err}");
+}
+
+/// Regression (#11): the stamps used to be read through a symlinked directory, so the pieces of `d/b`
+/// were trusted and then read from outside the download directory.
+#[test]
+fn a_directory_replaced_by_a_symlink_is_rechecked_and_never_read_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = first_run(dir.path());
+    // `d` moved elsewhere, whole, and a symlink to it left in its place.
+    let outside = tempfile::tempdir().unwrap();
+    fs::rename(dir.path().join("d"), outside.path().join("d")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("d"), dir.path().join("d")).unwrap();
+    let (storage, plan, verdicts) = second_run(dir.path(), &resume);
+    assert_eq!(plan.recheck, [2, 3, 4]);
+    assert_eq!(
+        verdicts,
+        [Good, Good, Missing, Missing, Missing, Good, Good]
+    );
+    let err = storage.read_block(3, 0, &mut [0; 16]).unwrap_err();
+    assert!(matches!(err, StorageError::UnsafePath { .. }), "{err}");
+    let err = storage.write_block(3, 0, &[1; 16]).unwrap_err();
+    assert!(matches!(err, StorageError::UnsafePath { .. }), "{err}");
 }

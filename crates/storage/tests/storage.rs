@@ -306,3 +306,49 @@ fn read_only_file_system_is_permission_denied() {
         .status();
     result.unwrap();
 }
+
+/// A file replaced by a FIFO under us: opening it to read must not wait for a writer that never comes
+/// (a plain `open(O_RDONLY)` on a FIFO blocks), but fail as "not a regular file".
+#[test]
+fn a_fifo_where_a_file_belongs_is_a_typed_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::new(
+        dir.path(),
+        Layout::new(vec![FileEntry::new("f", 4)], 4).unwrap(),
+        Default::default(),
+    )
+    .unwrap();
+    storage.write_block(0, 0, b"abcd").unwrap();
+    storage.close_all();
+    let path = dir.path().join("f");
+    fs::remove_file(&path).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let storage = std::sync::Arc::new(storage);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = storage.clone();
+    // On a thread, so that a regression fails this test instead of hanging the suite.
+    std::thread::spawn(move || {
+        let read = reader.read_block(0, 0, &mut [0; 4]);
+        let write = reader.write_block(0, 0, b"abcd");
+        let _ = tx.send((read, write));
+    });
+    let (read, write) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("opening a FIFO blocked");
+    assert!(
+        matches!(read, Err(StorageError::NotAFile { .. })),
+        "{read:?}"
+    );
+    assert!(
+        matches!(write, Err(StorageError::NotAFile { .. })),
+        "{write:?}"
+    );
+    assert_eq!(storage.file_stamps(), [None], "a FIFO has no stamp");
+}
