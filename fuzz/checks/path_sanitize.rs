@@ -74,9 +74,11 @@ fn check_one_component(raw: &[u8]) {
 }
 
 /// Characters no sanitized name may hold: controls, and the bidi controls that make a name display as
-/// something else (U+202E turns `exe.txt` around). FIXME: U+061C (ARABIC LETTER MARK), also a bidi
-/// control, is not rewritten by `sanitize_component` yet, so it is not checked here either.
+/// something else (U+202E turns `exe.txt` around; U+061C is the Arabic letter mark).
 fn is_unwanted(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }

@@ -99,7 +99,10 @@ fn is_clean(text: &str) -> bool {
 /// (U+202E turns `exe.txt` around).
 fn is_unwanted(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 fn needs_windows_rewrite(text: &str) -> bool {

@@ -48,6 +48,8 @@ pub(crate) struct Handover {
     pub paused: bool,
     pub limits: (Option<u64>, Option<u64>),
     pub file_priorities: Option<Vec<Priority>>,
+    /// What each tracker said so far.
+    pub trackers: Vec<crate::TrackerStats>,
 }
 
 /// A connection opened during the metadata stage.
@@ -873,6 +875,7 @@ impl MetadataStage {
             paused: self.paused,
             limits: self.limit_rates,
             file_priorities,
+            trackers: std::mem::take(&mut self.trackers),
         });
         torrent.run(events).await;
     }

@@ -760,6 +760,7 @@ impl Torrent {
         self.next_key = self.next_key.max(handover.next_key);
         self.announce = handover.announce;
         self.counters = handover.counters;
+        self.trackers = handover.trackers;
         // A private torrent (BEP 27) found through a magnet link leaves the DHT at once.
         self.dht = handover.dht.filter(|_| !self.info.private);
         self.paused = handover.paused;

@@ -1,12 +1,13 @@
 //! Shoal against python3-libtorrent on loopback: downloading from it and seeding to it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use shoal_metainfo::TorrentBuilder;
 use shoal_session::{AddTorrent, Session, SessionConfig, TorrentState};
 
 /// A libtorrent process, killed when dropped.
@@ -48,55 +49,15 @@ impl LtPeer {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn config() -> SessionConfig {
-    SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    }
-}
-
-/// A multi-file payload and its torrent file.
-fn payload(dir: &Path) -> std::path::PathBuf {
-    let content = dir.join("payload");
-    std::fs::create_dir_all(content.join("sub")).unwrap();
-    let bytes = |len: usize, k: u32| -> Vec<u8> {
-        (0..len as u32)
-            .map(|i| (i.wrapping_mul(k) >> 3) as u8)
-            .collect()
-    };
-    std::fs::write(content.join("a.bin"), bytes(3_000_001, 2654435761)).unwrap();
-    std::fs::write(content.join("sub/b.bin"), bytes(777_777, 40503)).unwrap();
-    let torrent = TorrentBuilder::new(&content)
-        .piece_length(65_536)
-        .build()
-        .unwrap();
-    let path = dir.join("payload.torrent");
-    std::fs::write(&path, torrent.bytes).unwrap();
-    path
-}
-
-fn same_files(a: &Path, b: &Path) {
-    for name in ["a.bin", "sub/b.bin"] {
-        assert!(
-            std::fs::read(a.join(name)).unwrap() == std::fs::read(b.join(name)).unwrap(),
-            "{name} differs"
-        );
-    }
+    common::loopback(7)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_download_from_libtorrent() {
     let source = tempfile::tempdir().unwrap();
-    let torrent = payload(source.path());
-    let port = free_port();
+    let (torrent, _) = common::lt_payload(source.path(), None);
+    let port = common::free_port();
     let _seeder = LtPeer::start("seed", &torrent, source.path(), port, &[]);
 
     let target = tempfile::tempdir().unwrap();
@@ -116,7 +77,7 @@ async fn interop_download_from_libtorrent() {
     .await
     .expect("download from libtorrent finished in time")
     .unwrap();
-    same_files(
+    common::same_payload(
         &source.path().join("payload"),
         &target.path().join("payload"),
     );
@@ -127,7 +88,7 @@ async fn interop_download_from_libtorrent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_libtorrent_downloads_from_shoal() {
     let source = tempfile::tempdir().unwrap();
-    let torrent = payload(source.path());
+    let (torrent, _) = common::lt_payload(source.path(), None);
     let session = Session::new(config()).await.unwrap();
     let handle = session
         .add_torrent(AddTorrent {
@@ -146,7 +107,7 @@ async fn interop_libtorrent_downloads_from_shoal() {
     .unwrap();
 
     let target = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let mut leecher = LtPeer::start(
         "leech",
         &torrent,
@@ -163,7 +124,7 @@ async fn interop_libtorrent_downloads_from_shoal() {
         .expect("libtorrent finished")
         .unwrap();
     assert_eq!(line, "DONE");
-    same_files(
+    common::same_payload(
         &source.path().join("payload"),
         &target.path().join("payload"),
     );

@@ -157,3 +157,35 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A two-file payload (`payload/a.bin`, `payload/sub/b.bin`, 64 KiB pieces, `a.bin`'s last piece
+/// shared with `b.bin`) and its torrent file `payload.torrent` in `dir`, announcing to `tracker` if
+/// given; returns the torrent file's path and the info-hash.
+pub fn lt_payload(dir: &std::path::Path, tracker: Option<&str>) -> (PathBuf, InfoHash) {
+    let content = dir.join("payload");
+    std::fs::create_dir_all(content.join("sub")).unwrap();
+    let bytes = |len: usize, k: u32| -> Vec<u8> {
+        (0..len as u32)
+            .map(|i| (i.wrapping_mul(k) >> 3) as u8)
+            .collect()
+    };
+    std::fs::write(content.join("a.bin"), bytes(3_000_001, 2654435761)).unwrap();
+    std::fs::write(content.join("sub/b.bin"), bytes(777_777, 40503)).unwrap();
+    let mut builder = shoal_metainfo::TorrentBuilder::new(&content).piece_length(65_536);
+    if let Some(url) = tracker {
+        builder = builder.tracker_tier([url.to_owned()]);
+    }
+    let torrent = builder.build().unwrap();
+    let path = dir.join("payload.torrent");
+    std::fs::write(&path, torrent.bytes).unwrap();
+    (path, torrent.info_hashes.v1.unwrap())
+}
+
+/// Asserts that both copies of [`lt_payload`]'s files are identical.
+pub fn same_payload(a: &std::path::Path, b: &std::path::Path) {
+    for name in ["a.bin", "sub/b.bin"] {
+        let left = std::fs::read(a.join(name)).unwrap();
+        let right = std::fs::read(b.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(left == right, "{name} differs");
+    }
+}
