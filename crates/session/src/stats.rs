@@ -95,6 +95,9 @@ pub struct TorrentStats {
     pub trackers: Vec<TrackerStats>,
     /// Wanted pieces (those of files not skipped) still missing.
     pub pieces_missing: u32,
+    /// Pieces being downloaded now (some blocks requested or in, or waiting for their hash check), in
+    /// order.
+    pub downloading: Vec<u32>,
     /// Peers the DHT found so far; `None` when the torrent does not use the DHT (the session runs no
     /// DHT node, or the torrent is private).
     pub dht_peers: Option<usize>,

@@ -1470,6 +1470,17 @@ impl Torrent {
             upload_rate: self.upload.rate(now),
             hash_failures: self.hash_failures,
             pieces_missing: self.picker.missing_count(),
+            downloading: (0..self.have.len() as u32)
+                .filter(|&piece| {
+                    matches!(
+                        self.picker.piece_state(PieceIndex(piece)),
+                        Some(
+                            shoal_picker::PieceState::Downloading
+                                | shoal_picker::PieceState::AwaitingHash
+                        )
+                    )
+                })
+                .collect(),
             peers,
             trackers: self.trackers.clone(),
             dht_peers: self

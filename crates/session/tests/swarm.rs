@@ -263,3 +263,49 @@ async fn little_is_downloaded_twice_from_slow_seeders() {
         seeder.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_files_are_not_downloaded_until_wanted_again() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    let (seeder, seed) =
+        common::start(common::loopback(31), torrent.clone(), source.path(), vec![]).await;
+    common::seeding(&seed, Duration::from_secs(10)).await;
+
+    let target = tempfile::tempdir().unwrap();
+    let (leecher, leech) =
+        common::start(common::loopback(32), torrent, target.path(), vec![]).await;
+    // Files in torrent order: 01.flac, disc 2/02.flac, empty.txt, notes.txt. Skip the big one.
+    use shoal_session::Priority::{Normal, Skip};
+    leech
+        .set_file_priorities(vec![Skip, Normal, Normal, Normal])
+        .await;
+    leech.add_peers(vec![seeder.local_addr()]).await;
+    let done = common::seeding(&leech, Duration::from_secs(20)).await;
+    assert!(done.is_complete());
+    assert_eq!(done.pieces_missing, 0);
+    // 01.flac fills pieces 0..=30; only its last piece is shared with a wanted file.
+    assert!(done.pieces_have < done.pieces_total / 2, "{done:?}");
+    let album = |dir: &Path, name: &str| std::fs::read(dir.join("album").join(name));
+    for name in ["disc 2/02.flac", "notes.txt"] {
+        assert!(album(source.path(), name).unwrap() == album(target.path(), name).unwrap());
+    }
+    assert!(
+        album(source.path(), "01.flac").unwrap()
+            != album(target.path(), "01.flac").unwrap_or_default()
+    );
+
+    // Wanted again: the torrent downloads the rest and completes.
+    leech.set_file_priorities(vec![Normal; 4]).await;
+    let mut stats = leech.stats();
+    let complete = tokio::time::timeout(
+        Duration::from_secs(20),
+        stats.wait_for(|s| s.pieces_have == s.pieces_total),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(complete, "{:?}", leech.stats().borrow().pieces_have);
+    same_tree(&source.path().join("album"), &target.path().join("album"));
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}

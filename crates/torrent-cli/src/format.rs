@@ -72,7 +72,7 @@ pub fn date(seconds: i64) -> String {
 }
 
 /// Where a magnet link's metadata stage stands, and when it is stuck, why: `fetching metadata from 3
-/// peers (2/5 pieces)`, or `no peers yet: no tracker answered (…); the DHT found no peers`.
+/// peers (2/5 pieces)`, or `no metadata yet: no tracker answered (…); the DHT found no peers`.
 pub fn metadata_status(stats: &shoal_session::TorrentStats) -> String {
     let Some(progress) = &stats.metadata else {
         return String::new();
@@ -132,7 +132,7 @@ pub fn metadata_status(stats: &shoal_session::TorrentStats) -> String {
         Some(0) => "the DHT found no peers".into(),
         Some(n) => format!("the DHT found {n} peers"),
     });
-    format!("waiting for peers with the metadata: {}", why.join("; "))
+    format!("no metadata yet: {}", why.join("; "))
 }
 
 #[cfg(test)]

@@ -716,6 +716,7 @@ pub(crate) mod tests {
             },
             pieces_have: have,
             pieces_missing: total - have,
+            downloading: (have..(have + 2).min(total)).collect(),
             pieces_total: total,
             have: (0..total).map(|i| i < have).collect(),
             bytes_have: u64::from(have) << 20,

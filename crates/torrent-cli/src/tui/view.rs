@@ -535,7 +535,8 @@ fn render_chart(view: &TorrentView, area: Rect, buf: &mut Buffer) {
 
 /// The pieces map, scaled to the pane: each cell stands for the pieces that fall in its share of the
 /// torrent (several when pieces outnumber cells, part of one when cells outnumber pieces); a cell is
-/// full when all of its pieces are verified, shaded when some are.
+/// full when all of its pieces are verified, dark when one is being downloaded, shaded when some are
+/// verified.
 fn render_pieces(view: &TorrentView, area: Rect, buf: &mut Buffer) {
     let stats = &view.stats;
     let block = Block::bordered()
@@ -544,7 +545,7 @@ fn render_pieces(view: &TorrentView, area: Rect, buf: &mut Buffer) {
             " Pieces {}/{} ",
             stats.pieces_have, stats.pieces_total
         ))
-        .title_bottom(Line::from(" █ have ▒ part · missing ").right_aligned());
+        .title_bottom(Line::from(" █ have ▓ downloading ▒ part · missing ").right_aligned());
     let inner = block.inner(area);
     block.render(area, buf);
     let cells = usize::from(inner.width) * usize::from(inner.height);
@@ -552,15 +553,23 @@ fn render_pieces(view: &TorrentView, area: Rect, buf: &mut Buffer) {
     if cells == 0 || n == 0 {
         return;
     }
+    let mut in_flight = vec![false; n];
+    for &piece in &stats.downloading {
+        if let Some(slot) = in_flight.get_mut(piece as usize) {
+            *slot = true;
+        }
+    }
     for cell in 0..cells {
         let start = cell * n / cells;
-        let end = ((cell + 1) * n / cells).max(start + 1);
-        let pieces = &stats.have[start..end.min(n)];
+        let end = ((cell + 1) * n / cells).max(start + 1).min(n);
+        let pieces = &stats.have[start..end];
         let x = inner.x + (cell % usize::from(inner.width)) as u16;
         let y = inner.y + (cell / usize::from(inner.width)) as u16;
         let have = pieces.iter().filter(|&&h| h).count();
         let (symbol, color) = if have == pieces.len() {
             ("█", Color::Green)
+        } else if in_flight[start..end].contains(&true) {
+            ("▓", Color::Cyan)
         } else if have > 0 {
             ("▒", Color::Yellow)
         } else {
@@ -1084,8 +1093,47 @@ mod tests {
             .flat_map(|l| l.chars().skip(46))
             .collect();
         assert!(map.contains('█') && map.contains('·'), "{text}");
+        // Pieces 20 and 21 are being downloaded.
+        assert!(map.contains('▓'), "{text}");
         let full = map.matches('█').count();
         assert!((80..=95).contains(&full), "{full} full cells:\n{text}");
+    }
+
+    #[test]
+    fn a_magnet_link_shows_its_metadata_stage_and_why_it_waits() {
+        let mut app = App::new(None);
+        let id = shoal_metainfo::InfoHash([7; 20]);
+        let mut waiting = shoal_session::TorrentStats {
+            name: "ubuntu.iso".into(),
+            state: shoal_session::TorrentState::FetchingMetadata,
+            metadata: Some(shoal_session::MetadataProgress {
+                known_addresses: 4,
+                ..Default::default()
+            }),
+            dht_peers: Some(0),
+            ..Default::default()
+        };
+        app.add_torrent(TorrentMeta::unknown(id), waiting.clone());
+        let text = screen(&app, 80, 24).join("\n");
+        assert!(text.contains("ubuntu.iso") && text.contains("metadata"), "{text}");
+        assert!(
+            text.contains("Status no metadata yet: none of 4 known addresses answered; no"),
+            "{text}"
+        );
+        waiting.metadata = Some(shoal_session::MetadataProgress {
+            peers: 3,
+            sources: 3,
+            pieces_have: 1,
+            pieces_total: 2,
+            known_addresses: 4,
+            hash_failures: 0,
+        });
+        app.on_update(id, waiting);
+        let text = screen(&app, 80, 24).join("\n");
+        assert!(
+            text.contains("fetching metadata from 3 peers (1/2 pieces)"),
+            "{text}"
+        );
     }
 
     #[test]
