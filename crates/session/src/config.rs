@@ -15,6 +15,13 @@ pub struct SessionConfig {
     pub peer_id: PeerId,
     /// Most peers connected per torrent.
     pub max_peers_per_torrent: usize,
+    /// Most connections in all, torrents together, counting those being set up (connects and
+    /// handshakes in progress). New connections beyond it are not made, and incoming ones are closed.
+    pub max_connections: usize,
+    /// A second listening address, for IPv6 peers, on `listen`'s port (its own port is ignored);
+    /// `None`: IPv4 only, or whatever `listen` says. Failing to bind it (a host without IPv6) is logged,
+    /// not an error.
+    pub listen_v6: Option<std::net::Ipv6Addr>,
     /// How long to wait for a TCP connection.
     pub connect_timeout: Duration,
     /// How long a peer may take to send its handshake.
@@ -58,6 +65,8 @@ impl Default for SessionConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
             peer_id: PeerId::with_prefix(b"-SH0100-", random),
             max_peers_per_torrent: 50,
+            max_connections: 400,
+            listen_v6: None,
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),

@@ -309,10 +309,19 @@ impl MetadataStage {
                 self.remove_peer(key, &reason);
                 self.connect_more();
             }
-            Event::Incoming { stream, handshake } => {
+            Event::Incoming {
+                stream,
+                handshake,
+                permit,
+            } => {
                 if !self.paused && self.has_room() {
                     let key = self.take_key();
-                    tokio::spawn(peer::accept(stream, handshake, self.peer_setup(key)));
+                    tokio::spawn(peer::accept(
+                        stream,
+                        handshake,
+                        self.peer_setup(key),
+                        permit,
+                    ));
                 }
             }
             Event::AddPeers(addrs) => self.learn(addrs),
@@ -392,13 +401,16 @@ impl MetadataStage {
             if !self.has_room() {
                 break;
             }
+            let Ok(permit) = self.ctx.connections.clone().try_acquire_owned() else {
+                break;
+            };
             let key = self.take_key();
             self.connecting.insert(key, addr);
             // Not due again until this attempt ends (it resets on success, backs off on failure).
             if let Some(backoff) = self.known.get_mut(&addr) {
                 *backoff = Backoff::ready(now + self.ctx.config.connect_timeout);
             }
-            tokio::spawn(peer::connect(addr, self.peer_setup(key)));
+            tokio::spawn(peer::connect(addr, self.peer_setup(key), permit));
         }
     }
 

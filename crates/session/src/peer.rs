@@ -10,7 +10,7 @@ use shoal_metainfo::{InfoHash, PeerId};
 use shoal_wire::{DecoderConfig, Handshake, Message, MessageDecoder, Reserved, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use std::sync::Arc;
 
@@ -74,8 +74,10 @@ pub(crate) struct Setup {
     pub upload: [Arc<Limiter>; 2],
 }
 
-/// Connects to `addr` and runs the connection until it ends.
-pub(crate) async fn connect(addr: SocketAddr, setup: Setup) {
+/// Connects to `addr` and runs the connection until it ends, holding `permit` (its place in the
+/// session's connection budget) until then.
+pub(crate) async fn connect(addr: SocketAddr, setup: Setup, permit: OwnedSemaphorePermit) {
+    let _permit = permit;
     let result = async {
         let mut stream = tokio::time::timeout(setup.connect_timeout, TcpStream::connect(addr))
             .await
@@ -118,8 +120,15 @@ pub(crate) async fn connect(addr: SocketAddr, setup: Setup) {
     }
 }
 
-/// Serves an incoming connection whose handshake the listener already read and routed here.
-pub(crate) async fn accept(mut stream: TcpStream, theirs: Handshake, setup: Setup) {
+/// Serves an incoming connection whose handshake the listener already read and routed here, holding
+/// `permit` until it ends.
+pub(crate) async fn accept(
+    mut stream: TcpStream,
+    theirs: Handshake,
+    setup: Setup,
+    permit: OwnedSemaphorePermit,
+) {
+    let _permit = permit;
     let gone = |reason: String| Event::PeerGone {
         key: setup.key,
         reason,

@@ -89,6 +89,75 @@ fn save_named_copy(dir: &Path, name: &str, info_hash: &InfoHash, torrent: &[u8])
     }
 }
 
+/// Binds a TCP listener on an IPv6 address that takes IPv6 peers only (IPv4 has its own listener on
+/// the same port).
+fn bind_v6_only(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV6,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_only_v6(true)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Accepts peers on `listener`: each connection takes a place in the connection budget (or is closed
+/// when there is none), sends its handshake within `handshake_timeout`, and goes to the torrent it
+/// names; a connection naming no torrent of ours is closed.
+fn accept_peers(
+    listener: TcpListener,
+    routes: Routes,
+    handshake_timeout: std::time::Duration,
+    connections: Arc<tokio::sync::Semaphore>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let mut stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting a peer");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                continue; // over the budget: dropping the stream closes it
+            };
+            let routes = routes.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(handshake)) = tokio::time::timeout(
+                    handshake_timeout,
+                    crate::peer::read_handshake(&mut stream),
+                )
+                .await
+                else {
+                    return;
+                };
+                let route = routes
+                    .lock()
+                    .expect("no panics while held")
+                    .get(&handshake.info_hash)
+                    .map(|t| t.0.clone());
+                // An unknown info-hash: drop the connection, keep no state (HOSTILE 27).
+                if let Some(events) = route {
+                    let _ = events
+                        .send(Event::Incoming {
+                            stream,
+                            handshake,
+                            permit,
+                        })
+                        .await;
+                }
+            });
+        }
+    })
+}
+
 /// The running torrents by info-hash: where to send their events, and their tasks.
 type Routes = Arc<Mutex<HashMap<InfoHash, (mpsc::Sender<Event>, JoinHandle<()>)>>>;
 
@@ -195,7 +264,7 @@ pub struct Session {
     ctx: Context,
     local_addr: SocketAddr,
     torrents: Routes,
-    listener: JoinHandle<()>,
+    listeners: Vec<JoinHandle<()>>,
 }
 
 /// What every torrent task needs from the session.
@@ -210,6 +279,8 @@ pub(crate) struct Context {
     pub limits: [Arc<crate::Limiter>; 2],
     /// The DHT node, if the session runs one.
     pub dht: Option<shoal_dht::DhtNode>,
+    /// The connection budget: one permit per connection, `max_connections` in all.
+    pub connections: Arc<tokio::sync::Semaphore>,
     /// Each torrent's files on disk, for removal with its data.
     pub data_paths: Arc<Mutex<HashMap<InfoHash, Vec<PathBuf>>>>,
 }
@@ -284,6 +355,7 @@ impl Context {
                 private: info.private,
                 metadata: Arc::from(info.raw),
                 dht: self.dht.clone(),
+                connections: self.connections.clone(),
             },
             storage,
         })
@@ -337,35 +409,25 @@ impl Session {
         .map_err(|e| tracing::warn!(error = %e, "no tracker client"))
         .ok()
         .map(Arc::new);
-        let routes = torrents.clone();
-        let handshake_timeout = config.handshake_timeout;
-        let listener = tokio::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let routes = routes.clone();
-                tokio::spawn(async move {
-                    let Ok(Ok(handshake)) = tokio::time::timeout(
-                        handshake_timeout,
-                        crate::peer::read_handshake(&mut stream),
-                    )
-                    .await
-                    else {
-                        return;
-                    };
-                    let route = routes
-                        .lock()
-                        .expect("no panics while held")
-                        .get(&handshake.info_hash)
-                        .map(|t| t.0.clone());
-                    // An unknown info-hash: drop the connection, keep no state (HOSTILE 27).
-                    if let Some(events) = route {
-                        let _ = events.send(Event::Incoming { stream, handshake }).await;
-                    }
-                });
+        let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+        let mut listeners = vec![accept_peers(
+            listener,
+            torrents.clone(),
+            config.handshake_timeout,
+            connections.clone(),
+        )];
+        if let Some(ip) = config.listen_v6 {
+            let addr = SocketAddr::from((ip, local_addr.port()));
+            match bind_v6_only(addr) {
+                Ok(listener) => listeners.push(accept_peers(
+                    listener,
+                    torrents.clone(),
+                    config.handshake_timeout,
+                    connections.clone(),
+                )),
+                Err(e) => tracing::warn!(%addr, error = %e, "no IPv6 listener"),
             }
-        });
+        }
         Ok(Self {
             ctx: Context {
                 config,
@@ -374,10 +436,11 @@ impl Session {
                 limits,
                 dht,
                 data_paths: Arc::default(),
+                connections,
             },
             local_addr,
             torrents,
-            listener,
+            listeners,
         })
     }
 
@@ -610,7 +673,9 @@ impl Session {
 
     /// Stops every torrent (closing their connections) and the listener.
     pub async fn shutdown(self) {
-        self.listener.abort();
+        for listener in &self.listeners {
+            listener.abort();
+        }
         let torrents: Vec<_> = self
             .torrents
             .lock()

@@ -40,10 +40,12 @@ pub(crate) enum Event {
     PeerGone { key: PeerKey, reason: String },
     /// A completed piece was hashed.
     PieceChecked { piece: u32, report: PieceReport },
-    /// An incoming connection for this torrent, its handshake read.
+    /// An incoming connection for this torrent, its handshake read, with its place in the session's
+    /// connection budget.
     Incoming {
         stream: tokio::net::TcpStream,
         handshake: shoal_wire::Handshake,
+        permit: tokio::sync::OwnedSemaphorePermit,
     },
     /// Addresses to try.
     AddPeers(Vec<SocketAddr>),
@@ -83,6 +85,8 @@ pub(crate) struct TorrentInfo {
     pub metadata: Arc<[u8]>,
     /// The session's DHT node, if it runs one.
     pub dht: Option<shoal_dht::DhtNode>,
+    /// The session-wide connection budget (`max_connections`).
+    pub connections: Arc<tokio::sync::Semaphore>,
 }
 
 /// One connected peer's protocol state.
@@ -548,7 +552,11 @@ impl Torrent {
                 self.remove_peer(key, &reason);
             }
             Event::PieceChecked { piece, report } => self.on_piece_checked(piece, report, now),
-            Event::Incoming { stream, handshake } => self.on_incoming(stream, handshake),
+            Event::Incoming {
+                stream,
+                handshake,
+                permit,
+            } => self.on_incoming(stream, handshake, permit),
             Event::AddPeers(addrs) => {
                 for addr in addrs {
                     self.known.entry(addr).or_insert(Backoff {
@@ -632,16 +640,25 @@ impl Torrent {
             if self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent {
                 break;
             }
+            // The session-wide budget (`max_connections`), shared with every torrent.
+            let Ok(permit) = self.info.connections.clone().try_acquire_owned() else {
+                break;
+            };
             // Seeds only dial peers that may want something; while seeding we still dial, as
             // Transmission never dials loopback peers itself.
             let key = self.next_key;
             self.next_key += 1;
             self.connecting.insert(key, addr);
-            tokio::spawn(peer::connect(addr, self.peer_setup(key)));
+            tokio::spawn(peer::connect(addr, self.peer_setup(key), permit));
         }
     }
 
-    fn on_incoming(&mut self, stream: tokio::net::TcpStream, handshake: shoal_wire::Handshake) {
+    fn on_incoming(
+        &mut self,
+        stream: tokio::net::TcpStream,
+        handshake: shoal_wire::Handshake,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
         if self.paused
             || self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent
         {
@@ -649,7 +666,12 @@ impl Torrent {
         }
         let key = self.next_key;
         self.next_key += 1;
-        tokio::spawn(peer::accept(stream, handshake, self.peer_setup(key)));
+        tokio::spawn(peer::accept(
+            stream,
+            handshake,
+            self.peer_setup(key),
+            permit,
+        ));
     }
 
     /// Adds addresses learned from other peers (PEX), minus unusable ones and ourselves.

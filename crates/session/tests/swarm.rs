@@ -309,3 +309,91 @@ async fn skipped_files_are_not_downloaded_until_wanted_again() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_wide_connection_limit_holds_and_the_download_completes() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    let mut seeders = Vec::new();
+    for seed in 0..4 {
+        let (session, handle) = common::start(
+            common::loopback(40 + seed),
+            torrent.clone(),
+            source.path(),
+            vec![],
+        )
+        .await;
+        common::seeding(&handle, Duration::from_secs(10)).await;
+        seeders.push(session);
+    }
+    let target = tempfile::tempdir().unwrap();
+    let config = SessionConfig {
+        max_connections: 2,
+        ..common::loopback(49)
+    };
+    let addrs: Vec<SocketAddr> = seeders.iter().map(Session::local_addr).collect();
+    let (leecher, leech) = common::start(config, torrent, target.path(), addrs).await;
+    let mut stats = leech.stats();
+    let mut most = 0;
+    let done = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let (peers, complete) = {
+                let now = stats.borrow_and_update();
+                (now.peers.len(), now.is_complete())
+            };
+            most = most.max(peers);
+            if complete {
+                return;
+            }
+            stats.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(done.is_ok(), "not complete");
+    assert!((1..=2).contains(&most), "{most} peers at once");
+    same_tree(&source.path().join("album"), &target.path().join("album"));
+    leecher.shutdown().await;
+    for seeder in seeders {
+        seeder.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_connect_over_ipv6() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    let config = SessionConfig {
+        listen_v6: Some(std::net::Ipv6Addr::LOCALHOST),
+        ..common::loopback(51)
+    };
+    let (seeder, seed) = common::start(config, torrent.clone(), source.path(), vec![]).await;
+    common::seeding(&seed, Duration::from_secs(10)).await;
+    let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, seeder.local_addr().port()));
+
+    let target = tempfile::tempdir().unwrap();
+    let (leecher, leech) = common::start(
+        SessionConfig {
+            listen: SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+            ..common::loopback(52)
+        },
+        torrent,
+        target.path(),
+        vec![v6],
+    )
+    .await;
+    let done = common::seeding(&leech, Duration::from_secs(20)).await;
+    assert!(!done.peers.is_empty());
+    assert!(done.peers.iter().all(|p| p.addr == v6), "{:?}", done.peers);
+    same_tree(&source.path().join("album"), &target.path().join("album"));
+    // The seeder saw the leecher come in over IPv6.
+    let mut stats = seed.stats();
+    let incoming = tokio::time::timeout(
+        Duration::from_secs(5),
+        stats.wait_for(|s| !s.peers.is_empty() && s.peers.iter().all(|p| p.addr.is_ipv6())),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(incoming, "{:?}", seed.stats().borrow().peers);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}

@@ -144,6 +144,16 @@ struct Common {
     /// The address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     bind: std::net::IpAddr,
+    /// An IPv6 address to accept peers on too, same port (default: all of them, `::`, when `--bind`
+    /// is `0.0.0.0`).
+    #[arg(long, value_name = "ADDR")]
+    bind6: Option<std::net::Ipv6Addr>,
+    /// Accept no IPv6 peers.
+    #[arg(long, conflicts_with = "bind6")]
+    no_ipv6: bool,
+    /// Most connections in all, every torrent together.
+    #[arg(long, default_value_t = 400)]
+    max_connections: usize,
     /// Most peers per torrent.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
@@ -166,8 +176,14 @@ impl Common {
     fn config(&self) -> SessionConfig {
         let listen = SocketAddr::new(self.bind, self.port);
         let state_dir = state_dir(self.state_dir.as_deref());
+        let default_v6 = self.bind.is_unspecified() && self.bind.is_ipv4();
         SessionConfig {
             listen,
+            listen_v6: self
+                .bind6
+                .or(default_v6.then_some(std::net::Ipv6Addr::UNSPECIFIED))
+                .filter(|_| !self.no_ipv6),
+            max_connections: self.max_connections,
             max_peers_per_torrent: self.max_peers,
             dht: self.dht.node_config(listen, state_dir.as_deref()),
             state_dir,

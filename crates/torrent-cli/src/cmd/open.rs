@@ -46,6 +46,8 @@ pub fn run(args: &Args) -> Result<()> {
     let state_dir = state_dir(args.state_dir.as_deref());
     let config = SessionConfig {
         listen,
+        listen_v6: (args.bind.is_unspecified() && args.bind.is_ipv4())
+            .then_some(std::net::Ipv6Addr::UNSPECIFIED),
         dht: args.dht.node_config(listen, state_dir.as_deref()),
         state_dir,
         ..SessionConfig::default()
@@ -64,6 +66,7 @@ pub fn run_empty() -> Result<()> {
     let state_dir = state_dir(None);
     let config = SessionConfig {
         listen,
+        listen_v6: Some(std::net::Ipv6Addr::UNSPECIFIED),
         dht: Some(shoal_dht::NodeConfig {
             bind: listen,
             state_dir: state_dir.clone(),

@@ -1115,7 +1115,10 @@ mod tests {
         };
         app.add_torrent(TorrentMeta::unknown(id), waiting.clone());
         let text = screen(&app, 80, 24).join("\n");
-        assert!(text.contains("ubuntu.iso") && text.contains("metadata"), "{text}");
+        assert!(
+            text.contains("ubuntu.iso") && text.contains("metadata"),
+            "{text}"
+        );
         assert!(
             text.contains("Status no metadata yet: none of 4 known addresses answered; no"),
             "{text}"
