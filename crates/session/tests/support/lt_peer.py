@@ -1,6 +1,7 @@
 # A python3-libtorrent peer for Shoal's interop tests, on loopback only.
-# usage: lt_peer.py seed|leech TORRENT SAVE_PATH PORT [PEER_HOST:PORT ...]
-# Prints READY when it is listening (and, seeding, has checked its data), DONE when a leech completes.
+# usage: lt_peer.py seed|partial|leech TORRENT SAVE_PATH PORT [PEER_HOST:PORT ...]
+# Prints READY when it is listening (and, seeding, has checked its data; `partial`: has checked the part
+# of the data it holds), DONE when a leech completes.
 import sys
 import time
 
@@ -22,6 +23,12 @@ handle = session.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save_
 deadline = time.time() + 120
 if mode == "seed":
     while not handle.status().is_seeding:
+        if time.time() > deadline:
+            sys.exit(f"never finished checking: {handle.status().state}")
+        time.sleep(0.05)
+elif mode == "partial":
+    checking = (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+    while handle.status().state in checking or handle.status().num_pieces == 0:
         if time.time() > deadline:
             sys.exit(f"never finished checking: {handle.status().state}")
         time.sleep(0.05)
