@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cargo, step};
 
-const BENCHES: &str = "bencode, picker, wire, dht, verify, storage, metainfo";
+const BENCHES: &str = "bencode, picker, wire, dht, verify, storage, metainfo, swarm";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -17,6 +17,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("dht") => dht(),
         Some("storage") => storage(),
         Some("metainfo") => metainfo(),
+        Some("swarm") => crate::swarm::run(&args[1..]),
         Some(other) => bail!("no benchmark named {other:?} yet; available: {BENCHES}"),
         None => bail!("usage: cargo xtask bench <name>; available: {BENCHES}"),
     }

@@ -10,6 +10,7 @@
 mod bench;
 mod fuzz;
 mod packages;
+mod swarm;
 mod testdata;
 
 use std::path::{Path, PathBuf};

@@ -2,9 +2,11 @@
 //! with the fast extension, BEP 6, and the extension protocol, BEP 10), the piece picker, storage with
 //! hash checks, the tit-for-tat [`Choker`], and [`TorrentStats`] snapshots on a `watch` channel.
 //!
-//! Status: finds peers through the torrent's trackers (BEP 12 tiers) and from addresses it is given,
-//! downloads and seeds, keeps resume data, bans peers that send bad data; PEX, DHT and rate limits are
-//! not wired in yet.
+//! Peers come from the torrent's trackers (BEP 12 tiers), the DHT (BEP 5, when the session runs a node),
+//! PEX (BEP 11), incoming connections and addresses given. Magnet links ([`Session::add_magnet`]) fetch
+//! the info dictionary from peers first (BEP 9); the engine serves it to others too. Downloads and seeds
+//! with global and per-torrent rate limits, a session-wide connection budget, file priorities, resume
+//! data, and bans for peers that send bad data.
 #![warn(missing_docs)]
 
 mod choker;
