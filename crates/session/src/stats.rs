@@ -16,6 +16,9 @@ pub enum TorrentState {
     Seeding,
     /// Stopped by the user: no connections until resumed.
     Paused,
+    /// Downloading stopped by an error that may pass, such as a full disk (see
+    /// [`TorrentStats::error`]): the torrent keeps seeding what it has and tries again every 10 s.
+    Stalled,
     /// Stopped by an error (see [`TorrentStats::error`]).
     Error,
 }

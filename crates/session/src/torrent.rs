@@ -137,6 +137,9 @@ pub(crate) const OUR_PEX_ID: u8 = 1;
 /// Our id for `ut_metadata` messages sent to us.
 pub(crate) const OUR_METADATA_ID: u8 = 2;
 
+/// How long downloading waits after a write error (a full disk) before trying again.
+const STALL_RETRY: Duration = Duration::from_secs(10);
+
 /// In endgame, the most requests a peer keeps outstanding.
 const ENDGAME_PIPELINE: usize = 2;
 
@@ -197,6 +200,10 @@ pub(crate) struct Torrent {
     picks: Vec<BlockRef>,
     /// Pieces verified since resume data was last written.
     resume_dirty: bool,
+    /// Pieces with a block that could not be written: refetched whole, blaming nobody.
+    write_lost: std::collections::HashSet<u32>,
+    /// When downloading stalled on a write error (state [`TorrentState::Stalled`]).
+    stalled_since: Option<Instant>,
     /// Who sent each block of the pieces not yet verified (offset, sender), for blame when a hash fails.
     senders: HashMap<u32, Vec<(u32, BanKey)>>,
     /// Pieces that failed their hash: each block's sender and the SHA-1 of what it sent. When the piece
@@ -284,6 +291,8 @@ impl Torrent {
             error: None,
             picks: Vec::new(),
             resume_dirty: false,
+            write_lost: std::collections::HashSet::new(),
+            stalled_since: None,
             senders: HashMap::new(),
             suspects: HashMap::new(),
             banned: std::collections::HashSet::new(),
@@ -325,6 +334,7 @@ impl Torrent {
                         self.save_resume().await;
                     }
                     self.handle_timeouts(now);
+                    self.retry_stalled(now);
                     self.send_pex(now);
                     self.connect_more();
                     self.update_counters();
@@ -516,6 +526,40 @@ impl Torrent {
             Err(e) => self.fail(format!("checking existing data: {e}")),
         }
         self.publish(Instant::now());
+    }
+
+    /// Stops downloading after a write error that may pass (a full disk): keeps seeding, and tries
+    /// again in [`STALL_RETRY`].
+    fn stall(&mut self, error: String, now: Instant) {
+        if self.state != TorrentState::Downloading {
+            return;
+        }
+        tracing::warn!(torrent = %self.info.name, %error, "downloading stalled");
+        self.state = TorrentState::Stalled;
+        self.stalled_since = Some(now);
+        self.error = Some(format!(
+            "{error}; still seeding, trying again every {} s",
+            STALL_RETRY.as_secs()
+        ));
+        self.publish(now);
+    }
+
+    /// After [`STALL_RETRY`], downloading starts again (and stalls again if the disk is still full).
+    fn retry_stalled(&mut self, now: Instant) {
+        if self.state != TorrentState::Stalled
+            || self
+                .stalled_since
+                .is_some_and(|since| now.duration_since(since) < STALL_RETRY)
+        {
+            return;
+        }
+        self.stalled_since = None;
+        self.error = None;
+        self.state = self.active_state();
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request_blocks(key, now);
+        }
     }
 
     fn fail(&mut self, error: String) {
@@ -1178,11 +1222,18 @@ impl Torrent {
         if !received.is_new {
             return Ok(());
         }
-        if let Err(e) = self
-            .storage
-            .write_block(block.piece.0, block.offset, &block.data)
-        {
-            self.fail(format!("writing piece {}: {e}", block.piece.0));
+        let piece = block.piece.0;
+        if let Err(e) = self.storage.write_block(piece, block.offset, &block.data) {
+            // A full disk, say: the piece is refetched whole later, and its senders are not to blame.
+            self.write_lost.insert(piece);
+            self.senders.remove(&piece);
+            self.stall(format!("cannot write piece {piece}: {e}"), now);
+        }
+        if self.write_lost.contains(&piece) {
+            if received.piece_complete {
+                self.write_lost.remove(&piece);
+                let _ = self.picker.piece_failed(PieceIndex(piece));
+            }
             return Ok(());
         }
         if let Some(peer) = self.peers.get(&key) {
@@ -1316,6 +1367,9 @@ impl Torrent {
 
     /// Keeps the peer's request pipeline full: deeper for faster peers, within what it said it queues.
     fn request_blocks(&mut self, key: PeerKey, now: Instant) {
+        if self.state == TorrentState::Stalled {
+            return;
+        }
         let n_peers = self.peers.len();
         // A suspect waits while anyone else unsuspected could serve us.
         let others = self

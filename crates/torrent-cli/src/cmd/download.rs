@@ -410,6 +410,7 @@ fn state_name(state: TorrentState) -> &'static str {
         TorrentState::Downloading => "downloading",
         TorrentState::Seeding => "seeding    ",
         TorrentState::Paused => "paused     ",
+        TorrentState::Stalled => "stalled    ",
         TorrentState::Error => "error      ",
     }
 }

@@ -106,6 +106,8 @@ pub enum Status {
     Seeding,
     /// Stopped by the user.
     Paused,
+    /// Downloading stopped by an error that may pass (a full disk); still seeding.
+    Stalled,
     /// Stopped by an error.
     Error,
 }
@@ -119,6 +121,7 @@ impl Status {
             Self::Downloading => "downloading",
             Self::Seeding => "seeding",
             Self::Paused => "paused",
+            Self::Stalled => "stalled",
             Self::Error => "error",
         }
     }
@@ -130,6 +133,7 @@ impl Status {
             TorrentState::Downloading => Self::Downloading,
             TorrentState::Seeding => Self::Seeding,
             TorrentState::Paused => Self::Paused,
+            TorrentState::Stalled => Self::Stalled,
             TorrentState::Error => Self::Error,
         }
     }
@@ -224,6 +228,9 @@ impl TorrentView {
                 return Some(crate::format::metadata_status(stats));
             }
             Status::Paused => return Some("paused: press p to resume".into()),
+            Status::Stalled => {
+                return Some(stats.error.clone().unwrap_or_else(|| "stalled".into()));
+            }
             Status::Seeding => return None,
             Status::Downloading => {}
         }

@@ -220,6 +220,7 @@ fn status_style(status: Status) -> Style {
         Status::Seeding => Style::new().fg(Color::Green),
         Status::Paused => Style::new().fg(Color::DarkGray),
         Status::Error => Style::new().fg(Color::Red).bold(),
+        Status::Stalled => Style::new().fg(Color::Red),
     }
 }
 
@@ -398,9 +399,13 @@ fn render_overview(view: &TorrentView, area: Rect, buf: &mut Buffer) {
         )
     };
     let status = match view.diagnosis() {
-        Some(why) if view.status == Status::Error => {
+        Some(why) if matches!(view.status, Status::Error | Status::Stalled) => {
             vec![
-                label("Error"),
+                label(if view.status == Status::Stalled {
+                    "Stalled"
+                } else {
+                    "Error"
+                }),
                 Span::styled(why, Style::new().fg(Color::Red).bold()),
             ]
         }
