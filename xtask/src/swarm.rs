@@ -168,7 +168,7 @@ pub fn run(args: &[String]) -> Result<()> {
         size_mib
     );
     println!(
-        "{:<22} {:>8} {:>8} {:>12} {:>10}",
+        "{:<28} {:>8} {:>8} {:>12} {:>10}",
         "downloader", "wall s", "MiB/s", "CPU-s/GiB", "RSS MiB"
     );
     let mut medians = Vec::new();
@@ -184,7 +184,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let cpu = median(figures.iter().map(|f| f.cpu)) / gib;
         let rss = median(figures.iter().map(|f| f.rss_kib as f64)) / 1024.0;
         println!(
-            "{name:<22} {wall:>8.2} {:>8.0} {cpu:>12.2} {rss:>10.1}",
+            "{name:<28} {wall:>8.2} {:>8.0} {cpu:>12.2} {rss:>10.1}",
             size_mib as f64 / wall
         );
         medians.push((wall, cpu, rss));
@@ -268,10 +268,11 @@ fn download(
                 .arg(rqbit)
                 .args([
                     "--disable-dht",
-                    "--disable-upnp-port-forward",
+                    "--disable-dht-persistence",
                     "--disable-lsd",
                 ])
-                .args(["download", "--exit-on-finish", "--disable-trackers"])
+                .args(["--disable-upnp-port-forward", "--listen-ip", "127.0.0.1"])
+                .args(["download", "--exit-on-finish", "--disable-http-api"])
                 .args(["--initial-peers", peer, "--output-folder"])
                 .arg(&target)
                 .arg(torrent);
