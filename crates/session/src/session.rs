@@ -72,6 +72,20 @@ fn save_state(
     Ok(dir.join(format!("{info_hash}.resume")))
 }
 
+/// Whether `path` is a temporary file of `shoal_storage::write_atomic` (`NAME.tmp.PID`) whose process
+/// is gone.
+fn is_stale_temporary(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let Some((_, pid)) = name.rsplit_once(".tmp.") else {
+        return false;
+    };
+    pid.parse::<u32>().is_ok_and(|pid| {
+        pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+    })
+}
+
 /// A user-readable copy of a torrent fetched through a magnet link: `torrents/<name>.torrent` in the
 /// state directory (the name sanitized; a clash gets the info-hash added).
 fn save_named_copy(dir: &Path, name: &str, info_hash: &InfoHash, torrent: &[u8]) {
@@ -586,6 +600,11 @@ impl Session {
         let mut restored = Vec::new();
         for entry in entries {
             let path = entry.map_err(SessionError::State)?.path();
+            if is_stale_temporary(&path) {
+                // Left by a process killed mid-write (`write_atomic`); the real file is intact.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             let Some(kind) = path.extension().and_then(|ext| ext.to_str()) else {
                 continue;
             };

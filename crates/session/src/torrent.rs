@@ -312,6 +312,11 @@ impl Torrent {
     /// Runs the torrent until [`Event::Shutdown`].
     pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>) {
         self.check_existing().await;
+        // Record what the check found at once: a crash before the next periodic save would otherwise
+        // make the next start hash it all again.
+        if self.resume_dirty && self.state != TorrentState::Error {
+            self.save_resume().await;
+        }
         self.start_announcer();
         self.start_dht();
         let mut tick = tokio::time::interval(Duration::from_secs(1));

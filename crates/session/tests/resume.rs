@@ -76,10 +76,21 @@ async fn restart_trusts_unchanged_files_and_rechecks_changed_ones() {
     session.shutdown().await;
     assert!(state.path().join(format!("{info_hash}.resume")).exists());
 
+    // A process killed mid-write leaves `NAME.tmp.PID`: a dead writer's is removed on restore, a
+    // live one's (pid 1 is always running) is left alone.
+    let stale = state
+        .path()
+        .join(format!("{info_hash}.resume.tmp.4000000000"));
+    let live = state.path().join(format!("{info_hash}.resume.tmp.1"));
+    std::fs::write(&stale, b"torn").unwrap();
+    std::fs::write(&live, b"in progress").unwrap();
+
     // Corrupt a byte but keep size and mtime: a restart trusts the resume data and does not rehash.
     corrupt_keeping_mtime(&file);
     let session = Session::new(config(state.path())).await.unwrap();
     let restored = session.restore().unwrap();
+    assert!(!stale.exists() && live.exists());
+    std::fs::remove_file(&live).unwrap();
     assert_eq!(
         restored.len(),
         1,
