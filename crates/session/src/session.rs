@@ -295,6 +295,8 @@ pub(crate) struct Context {
     pub dht: Option<shoal_dht::DhtNode>,
     /// The connection budget: one permit per connection, `max_connections` in all.
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// Pieces hashed at once: one per core.
+    pub hash_slots: Arc<tokio::sync::Semaphore>,
     /// Each torrent's files on disk, for removal with its data.
     pub data_paths: Arc<Mutex<HashMap<InfoHash, Vec<PathBuf>>>>,
 }
@@ -370,6 +372,7 @@ impl Context {
                 metadata: Arc::from(info.raw),
                 dht: self.dht.clone(),
                 connections: self.connections.clone(),
+                hash_slots: self.hash_slots.clone(),
             },
             storage,
         })
@@ -451,6 +454,9 @@ impl Session {
                 dht,
                 data_paths: Arc::default(),
                 connections,
+                hash_slots: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )),
             },
             local_addr,
             torrents,

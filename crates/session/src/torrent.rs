@@ -85,6 +85,8 @@ pub(crate) struct TorrentInfo {
     pub metadata: Arc<[u8]>,
     /// The session's DHT node, if it runs one.
     pub dht: Option<shoal_dht::DhtNode>,
+    /// Pieces hashed at once, session-wide (one per core).
+    pub hash_slots: Arc<tokio::sync::Semaphore>,
     /// The session-wide connection budget (`max_connections`).
     pub connections: Arc<tokio::sync::Semaphore>,
 }
@@ -1256,9 +1258,19 @@ impl Torrent {
             self.checking
                 .insert(piece, senders.iter().map(|(_, who)| *who).collect());
             let suspects = self.suspects.remove(&piece);
-            tokio::task::spawn_blocking(move || {
-                let report = check_piece(&storage, piece, &expected, senders, suspects);
-                let _ = events.blocking_send(Event::PieceChecked { piece, report });
+            let slots = self.info.hash_slots.clone();
+            // At most one hash per core at a time: more threads would only hold more piece buffers.
+            tokio::spawn(async move {
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
+                let checked = tokio::task::spawn_blocking(move || {
+                    check_piece(&storage, piece, &expected, senders, suspects)
+                })
+                .await;
+                if let Ok(report) = checked {
+                    let _ = events.send(Event::PieceChecked { piece, report }).await;
+                }
             });
         }
         Ok(())
@@ -1395,9 +1407,10 @@ impl Torrent {
         if !peer.proven && self.checking.values().any(|senders| senders.contains(&who)) {
             return;
         }
-        // About two seconds of data at the peer's current rate, between 16 and 500 blocks.
+        // About a second of data at the peer's current rate (several round trips on any real link),
+        // between 16 and 250 blocks: deeper queues only hold more received data waiting to be written.
         let rate = peer.download.rate(now);
-        let depth = ((rate * 2) / u64::from(shoal_wire::BLOCK_LEN)).clamp(16, 500) as usize;
+        let depth = (rate / u64::from(shoal_wire::BLOCK_LEN)).clamp(16, 250) as usize;
         let mut depth = depth.min(peer.reqq.map_or(500, |q| q.max(1) as usize));
         if !peer.proven {
             let piece_blocks = self
@@ -1621,11 +1634,27 @@ fn check_piece(
     senders: Vec<(u32, BanKey)>,
     suspects: Option<Vec<(u32, BanKey, [u8; 20])>>,
 ) -> PieceReport {
-    use sha1::{Digest, Sha1};
-    let mut data = Vec::new();
+    thread_local! {
+        /// The piece buffer, kept per blocking thread so each hash does not allocate a fresh one.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut data = BUFFER.take();
     let good = storage
         .hash_piece_v1(piece, &mut data)
         .is_ok_and(|hash| hash == *expected);
+    let report = judge(good, &data, senders, suspects);
+    BUFFER.set(data);
+    report
+}
+
+/// Who, if anyone, sent bad data for a piece whose bytes are `data` and whose hash was `good` or not.
+fn judge(
+    good: bool,
+    data: &[u8],
+    senders: Vec<(u32, BanKey)>,
+    suspects: Option<Vec<(u32, BanKey, [u8; 20])>>,
+) -> PieceReport {
+    use sha1::{Digest, Sha1};
     let block_hash = |offset: u32| -> [u8; 20] {
         let start = (offset as usize).min(data.len());
         let end = (start + shoal_wire::BLOCK_LEN as usize).min(data.len());
