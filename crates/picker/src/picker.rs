@@ -1444,6 +1444,32 @@ impl<P: Copy + Eq + Hash> Picker<P> {
         let slot = self.slot(&peer).ok()?;
         Some(self.peer(slot).requests.len())
     }
+
+    /// Whether `block` is requested from `peer` and not yet received, withdrawn or rejected: the
+    /// blocks a peer may send us. `false` for an unknown peer or block.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use shoal_picker::{BlockRef, PieceIndex, Picker};
+    ///
+    /// let mut picker = Picker::new(1, 32 * 1024, 32 * 1024, 7).unwrap();
+    /// picker.add_peer("a").unwrap();
+    /// picker.peer_have_all("a").unwrap();
+    /// picker.peer_unchoked("a").unwrap();
+    /// let asked = picker.pick_blocks("a", 1, Instant::now()).unwrap()[0];
+    /// assert!(picker.is_requested("a", asked));
+    /// let other = BlockRef { piece: PieceIndex(0), offset: 16 * 1024 - asked.offset, len: 16 * 1024 };
+    /// assert!(!picker.is_requested("a", other));
+    /// ```
+    pub fn is_requested(&self, peer: P, block: BlockRef) -> bool {
+        let (Ok(slot), Ok((piece, number))) = (self.slot(&peer), self.check_block(block)) else {
+            return false;
+        };
+        self.peer(slot)
+            .requests
+            .iter()
+            .any(|r| r.piece == piece && r.block == number)
+    }
 }
 
 #[cfg(test)]

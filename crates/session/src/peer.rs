@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::rate::Limiter;
 use crate::torrent::{Event, PeerKey};
@@ -29,13 +30,18 @@ pub(crate) enum Command {
 }
 
 /// Applies a command to the writer's queue; `true` when it asks to close (after what is queued).
-fn apply(queue: &mut VecDeque<Message>, command: Command) -> bool {
+/// Blocks withdrawn by a `cancel` are counted off `queued`.
+fn apply(queue: &mut VecDeque<Message>, command: Command, queued: &AtomicUsize) -> bool {
     match command {
         Command::Send(messages) => queue.extend(messages),
         // BEP 3: a cancelled request is not answered, if its block has not gone out yet.
         Command::Cancel(cancelled) => queue.retain(|message| {
-            !matches!(message, Message::Piece(block)
-                if block.piece == cancelled.piece && block.offset == cancelled.offset)
+            let withdrawn = matches!(message, Message::Piece(block)
+                if block.piece == cancelled.piece && block.offset == cancelled.offset);
+            if withdrawn {
+                queued.fetch_sub(1, Ordering::Relaxed);
+            }
+            !withdrawn
         }),
         Command::Close => return true,
     }
@@ -49,6 +55,9 @@ pub(crate) struct Hello {
     pub peer_id: PeerId,
     pub reserved: Reserved,
     pub outgoing: bool,
+    /// Blocks queued for this peer and not yet written: the torrent counts them up as it queues
+    /// them, the writer down as they go out (a request flood cannot fill memory).
+    pub queued: Arc<AtomicUsize>,
 }
 
 /// Our handshake's extension bits: fast extension (BEP 6) and extension protocol (BEP 10).
@@ -105,6 +114,7 @@ pub(crate) async fn connect(addr: SocketAddr, setup: Setup, permit: OwnedSemapho
                 peer_id: theirs.peer_id,
                 reserved: theirs.reserved,
                 outgoing: true,
+                queued: Arc::default(),
             };
             run(stream, hello, setup).await;
         }
@@ -153,6 +163,7 @@ pub(crate) async fn accept(
         peer_id: theirs.peer_id,
         reserved: theirs.reserved,
         outgoing: false,
+        queued: Arc::default(),
     };
     run(stream, hello, setup).await;
 }
@@ -189,6 +200,7 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
     } = setup;
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     let fast = hello.reserved.supports_fast();
+    let queued = hello.queued.clone();
     if events
         .send(Event::PeerConnected {
             key,
@@ -214,13 +226,13 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
                     return Ok(());
                 }
                 match tokio::time::timeout(keep_alive, commands.recv()).await {
-                    Ok(Some(command)) => closing |= apply(&mut queue, command),
+                    Ok(Some(command)) => closing |= apply(&mut queue, command, &queued),
                     Ok(None) => return Ok(()),
                     Err(_) => queue.push_back(Message::KeepAlive),
                 }
             }
             while let Ok(command) = commands.try_recv() {
-                closing |= apply(&mut queue, command);
+                closing |= apply(&mut queue, command, &queued);
             }
             // Up to about 256 KiB per write; block payloads wait for the rate limits first.
             while buf.len() < 256 * 1024 {
@@ -231,6 +243,7 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
                     for limit in &upload {
                         limit.acquire(block.data.len() as u64).await;
                     }
+                    queued.fetch_sub(1, Ordering::Relaxed);
                 }
                 message.encode_into(&mut buf);
             }

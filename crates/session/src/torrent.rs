@@ -108,6 +108,11 @@ struct Peer {
     wanted: u32,
     /// Requests sent and not yet answered.
     in_flight: usize,
+    /// Requests withdrawn recently (timed out, cancelled, dropped by a choke): their blocks may still
+    /// come, and are welcome.
+    withdrawn: std::collections::VecDeque<BlockRef>,
+    /// Blocks it sent that we never asked of it.
+    unrequested: u32,
     /// The peer's advertised request queue (BEP 10 `reqq`).
     reqq: Option<u32>,
     /// It sent blocks of a piece that verified: until then its pipeline is kept to about one piece, so a
@@ -130,6 +135,16 @@ struct Peer {
     connected_at: Instant,
 }
 
+impl Peer {
+    /// Remembers a withdrawn request, so its block is still welcome if it comes.
+    fn withdraw(&mut self, block: BlockRef) {
+        if self.withdrawn.len() == WITHDRAWN_MEMORY {
+            self.withdrawn.pop_front();
+        }
+        self.withdrawn.push_back(block);
+    }
+}
+
 /// BEP 11 conventions: one PEX message a minute, at most 50 added and 50 dropped peers each.
 const PEX_INTERVAL: Duration = Duration::from_secs(60);
 const PEX_FIRST: Duration = Duration::from_secs(5);
@@ -141,6 +156,16 @@ pub(crate) const OUR_METADATA_ID: u8 = 2;
 
 /// How long downloading waits after a write error (a full disk) before trying again.
 const STALL_RETRY: Duration = Duration::from_secs(10);
+
+/// The most blocks queued for one peer (and the `reqq` we advertise, BEP 10): requests beyond it are
+/// refused.
+const UPLOAD_QUEUE: usize = 500;
+
+/// Blocks a peer may send us that we never asked of it (nor withdrew recently) before it is dropped.
+const MAX_UNREQUESTED: u32 = 16;
+/// Requests withdrawn from a peer (timed out, cancelled in endgame, dropped by a choke) remembered so
+/// that a block arriving late is still welcome.
+const WITHDRAWN_MEMORY: usize = 512;
 
 /// In endgame, the most requests a peer keeps outstanding.
 const ENDGAME_PIPELINE: usize = 2;
@@ -608,15 +633,8 @@ impl Torrent {
                 handshake,
                 permit,
             } => self.on_incoming(stream, handshake, permit),
-            Event::AddPeers(addrs) => {
-                for addr in addrs {
-                    self.known.entry(addr).or_insert(Backoff {
-                        failures: 0,
-                        next_attempt: now,
-                    });
-                }
-                self.connect_more();
-            }
+            // Minus unusable addresses and ourselves, like addresses from PEX.
+            Event::AddPeers(addrs) => self.learn_peers(addrs.into_iter()),
             Event::Pause => {
                 self.paused = true;
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
@@ -965,7 +983,7 @@ impl Torrent {
         if hello.reserved.supports_extensions() {
             let mut ours = ExtendedHandshake {
                 client: Some(format!("Shoal {}", env!("CARGO_PKG_VERSION"))),
-                request_queue: Some(500),
+                request_queue: Some(UPLOAD_QUEUE as u32),
                 port: None,
                 metadata_size: u32::try_from(self.info.metadata.len()).ok(),
                 ..ExtendedHandshake::default()
@@ -993,6 +1011,8 @@ impl Torrent {
                 n_has: 0,
                 wanted: 0,
                 in_flight: 0,
+                withdrawn: std::collections::VecDeque::new(),
+                unrequested: 0,
                 reqq: None,
                 proven: false,
                 suspected: false,
@@ -1020,6 +1040,9 @@ impl Torrent {
                 peer.peer_choking = true;
                 let returned = self.picker.peer_choked(key).map_err(|e| e.to_string())?;
                 peer.in_flight = peer.in_flight.saturating_sub(returned.len());
+                for block in returned {
+                    peer.withdraw(block);
+                }
             }
             Message::Unchoke => {
                 peer.peer_choking = false;
@@ -1161,7 +1184,9 @@ impl Torrent {
             && block.len <= shoal_wire::BLOCK_LEN
             && self.have.get(piece).copied() == Some(true);
         let fast = peer.hello.reserved.supports_fast();
-        if peer.am_choking || !valid {
+        // More than the `reqq` we advertise is a flood: refused, not queued.
+        let flooded = peer.hello.queued.load(std::sync::atomic::Ordering::Relaxed) >= UPLOAD_QUEUE;
+        if peer.am_choking || !valid || flooded {
             if fast {
                 let _ = peer
                     .commands
@@ -1183,6 +1208,9 @@ impl Torrent {
                     offset: block.offset,
                     data: data.into(),
                 });
+                peer.hello
+                    .queued
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = peer.commands.send(Command::Send(vec![message]));
             }
             Err(shoal_storage::StorageError::OutOfRange { .. }) => {
@@ -1208,6 +1236,24 @@ impl Torrent {
             offset: block.offset,
             len,
         };
+        // Only blocks we asked this peer for (or withdrew lately) are taken: anything else could
+        // overwrite a piece with data nobody requested.
+        if !self.picker.is_requested(key, reference) {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                return Ok(());
+            };
+            if let Some(at) = peer.withdrawn.iter().position(|b| *b == reference) {
+                peer.withdrawn.remove(at);
+            } else {
+                peer.unrequested += 1;
+                if peer.unrequested > MAX_UNREQUESTED {
+                    return Err(format!(
+                        "sent more than {MAX_UNREQUESTED} blocks never requested"
+                    ));
+                }
+                return Ok(());
+            }
+        }
         let received = match self.picker.block_received(key, reference) {
             Ok(received) => received,
             // A block we never asked for (or of a wrong size) is discarded, never written.
@@ -1221,6 +1267,7 @@ impl Torrent {
         for (other, cancel) in received.cancels {
             if let Some(peer) = self.peers.get_mut(&other) {
                 peer.in_flight = peer.in_flight.saturating_sub(1);
+                peer.withdraw(cancel);
                 let _ = peer
                     .commands
                     .send(Command::Send(vec![Message::Cancel(cancel)]));
@@ -1314,6 +1361,7 @@ impl Torrent {
         for (key, block) in cancels {
             if let Some(peer) = self.peers.get_mut(&key) {
                 peer.in_flight = peer.in_flight.saturating_sub(1);
+                peer.withdraw(block);
                 let _ = peer
                     .commands
                     .send(Command::Send(vec![Message::Cancel(block)]));
@@ -1496,12 +1544,13 @@ impl Torrent {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
-        for (key, _) in self
+        for (key, block) in self
             .picker
             .timeout_requests(now, self.config.request_timeout)
         {
             if let Some(peer) = self.peers.get_mut(&key) {
                 peer.in_flight = peer.in_flight.saturating_sub(1);
+                peer.withdraw(block);
             }
         }
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
