@@ -41,6 +41,8 @@ const MAX_BUFFERED: usize = 4096;
 pub(crate) struct Handover {
     pub peers: Vec<AdoptedPeer>,
     pub known: Vec<(SocketAddr, Backoff)>,
+    /// Peers caught sending bad metadata.
+    pub banned: Vec<shoal_metainfo::PeerId>,
     pub next_key: PeerKey,
     pub announce: Option<Announce>,
     pub counters: Counters,
@@ -506,6 +508,15 @@ impl MetadataStage {
                 let handshake = ExtendedHandshake::decode(&payload)
                     .map_err(|e| format!("extended handshake: {e}"))?;
                 peer.metadata_id = handshake.extension_id(shoal_wire::UT_METADATA);
+                // The decoder drops a `metadata_size` out of range; a peer offering the metadata with
+                // one (0, negative, over the cap) lies about it and is dropped (HOSTILE 33).
+                if handshake.metadata_size.is_none()
+                    && let Some(size) = announced_metadata_size(&payload)
+                {
+                    return Err(format!(
+                        "metadata_size {size} is not between 1 and {MAX_METADATA_SIZE}"
+                    ));
+                }
                 if let Some(size) = handshake.metadata_size {
                     if size == 0 || size > MAX_METADATA_SIZE {
                         return Err(format!(
@@ -695,7 +706,9 @@ impl MetadataStage {
                         && p.requested < limit
                         && self.single_source.is_none_or(|s| s == **k)
                 })
-                .min_by_key(|(k, p)| (p.requested, **k))
+                // Peers whose requests timed out come last: a silent peer is not asked again while
+                // another can serve.
+                .min_by_key(|(k, p)| (p.strikes, p.requested, **k))
                 .map(|(k, _)| *k);
             let Some(key) = chosen else { break };
             let peer = self.peers.get_mut(&key).expect("chosen from the map");
@@ -731,9 +744,13 @@ impl MetadataStage {
         }
     }
 
+    /// Closes a peer's connection; its address waits before it is dialed again.
     fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(peer) = self.peers.get(&key) {
             let _ = peer.commands.send(Command::Close);
+            if let Some(backoff) = self.known.get_mut(&peer.hello.addr) {
+                backoff.failed(Instant::now());
+            }
         }
         self.remove_peer(key, reason);
     }
@@ -877,9 +894,15 @@ impl MetadataStage {
                 messages: p.messages,
             })
             .collect();
+        let banned = std::mem::take(&mut self.banned_addrs);
         torrent.adopt(Handover {
             peers,
-            known: self.known.drain().collect(),
+            known: self
+                .known
+                .drain()
+                .filter(|(addr, _)| !banned.contains(addr))
+                .collect(),
+            banned: self.banned.drain().collect(),
             next_key: self.next_key,
             announce: self.announce.take(),
             counters: self.counters.clone(),
@@ -891,6 +914,13 @@ impl MetadataStage {
         });
         torrent.run(events).await;
     }
+}
+
+/// The `metadata_size` an extended handshake announces, as written (any integer), if it has one.
+fn announced_metadata_size(payload: &[u8]) -> Option<i64> {
+    let options = shoal_bencode::DecodeOptions::lenient();
+    let (dict, _) = shoal_bencode::decode_prefix(payload, &options).ok()?;
+    dict.get(b"metadata_size")?.as_int()
 }
 
 /// Waits until the session removes the torrent (a torrent in error stays listed until then).

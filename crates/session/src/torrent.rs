@@ -849,6 +849,8 @@ impl Torrent {
             self.known.entry(addr).or_insert(backoff);
         }
         self.next_key = self.next_key.max(handover.next_key);
+        self.banned
+            .extend(handover.banned.into_iter().map(BanKey::PeerId));
         self.announce = handover.announce;
         self.counters = handover.counters;
         self.trackers = handover.trackers;
@@ -1559,9 +1561,13 @@ impl Torrent {
         }
     }
 
+    /// Closes a peer's connection; its address waits before it is dialed again.
     fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(peer) = self.peers.get(&key) {
             let _ = peer.commands.send(Command::Close);
+            if let Some(backoff) = self.known.get_mut(&peer.hello.addr) {
+                backoff.failed(Instant::now());
+            }
         }
         self.remove_peer(key, reason);
     }
