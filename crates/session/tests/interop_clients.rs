@@ -1,14 +1,18 @@
-//! Shoal seeding to Transmission 3.00 and aria2c on loopback, peers found through opentracker. Transmission never
+//! Shoal seeding to Transmission 3.00 and aria2c on loopback, and downloading from a Transmission seeder
+//! (from a torrent file and from a magnet link), peers found through opentracker. Transmission never
 //! dials 127.x peers (INTEROP.md), so the Shoal seeder must connect out to the leecher the tracker tells
-//! it about. aria2c too, which sends messages before its bitfield.
+//! it about; as a seeder it accepts Shoal's connections. aria2c too, which sends messages before its
+//! bitfield.
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shoal_metainfo::TorrentBuilder;
+use shoal_metainfo::{InfoHashes, Magnet, TorrentBuilder};
+use shoal_session::{AddMagnet, Session, TorrentState};
 
 /// A child process killed on drop.
 struct Guard(Child);
@@ -79,6 +83,120 @@ async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool)
     }
 }
 
+/// A transmission-daemon on loopback, killed on drop.
+struct Transmission {
+    _daemon: Guard,
+    rpc_port: u16,
+    /// Where it accepts peers, on every address.
+    peer_port: u16,
+}
+
+impl Transmission {
+    /// Starts the daemon (no DHT, LSD, port mapping or uTP) with its state in `work/transmission`,
+    /// downloading into (and seeding from) `download`, and waits until its RPC answers.
+    async fn start(work: &Path, download: &Path) -> Self {
+        std::fs::create_dir_all(download).unwrap();
+        let (rpc_port, peer_port) = (common::free_port(), common::free_port());
+        let daemon = Command::new("transmission-daemon")
+            .args(["-f", "-O", "-Y", "-M", "-et", "--no-utp"])
+            .arg("-g")
+            .arg(work.join("transmission"))
+            .arg("-w")
+            .arg(download)
+            .args([
+                "-p",
+                &rpc_port.to_string(),
+                "-P",
+                &peer_port.to_string(),
+                "-r",
+                "127.0.0.1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("transmission-daemon is needed (cargo xtask ci installs it)");
+        let transmission = Self {
+            _daemon: Guard(daemon),
+            rpc_port,
+            peer_port,
+        };
+        eventually(Duration::from_secs(20), "transmission's RPC", || {
+            transmission.remote(&["-l"]).status.success()
+        })
+        .await;
+        transmission
+    }
+
+    fn remote(&self, args: &[&str]) -> std::process::Output {
+        Command::new("transmission-remote")
+            .arg(format!("127.0.0.1:{}", self.rpc_port))
+            .args(args)
+            .output()
+            .expect("transmission-remote is needed (cargo xtask ci installs it)")
+    }
+
+    /// Adds a torrent file; it becomes torrent 1.
+    fn add(&self, torrent_file: &Path) {
+        let added = self.remote(&["-a", torrent_file.to_str().unwrap()]);
+        let out = String::from_utf8_lossy(&added.stdout);
+        assert!(added.status.success() && out.contains("success"), "{out}");
+    }
+
+    /// Torrent 1 as `transmission-remote -t 1 -i` describes it.
+    fn info(&self) -> String {
+        String::from_utf8_lossy(&self.remote(&["-t", "1", "-i"]).stdout).into_owned()
+    }
+
+    /// Waits until torrent 1 is complete and verified and seeding: 100 % done, state `Idle` or
+    /// `Seeding` (what Transmission 3.00 shows for a seed without or with uploads), not verifying.
+    async fn wait_seeding(&self) {
+        eventually(Duration::from_secs(20), "Transmission to seed", || {
+            let info = self.info();
+            info.contains("Percent Done: 100%")
+                && (info.contains("State: Idle") || info.contains("State: Seeding"))
+        })
+        .await;
+    }
+}
+
+/// Waits until the Shoal torrent seeds; on a timeout, fails with what both sides say.
+async fn downloaded_from(
+    transmission: &Transmission,
+    handle: &shoal_session::TorrentHandle,
+    limit: Duration,
+) -> shoal_session::TorrentStats {
+    let mut stats = handle.stats();
+    // The `Ref` that `wait_for` returns holds the channel's lock: turn it into a bool at once.
+    let done = tokio::time::timeout(
+        limit,
+        stats.wait_for(|s| {
+            assert_ne!(s.state, TorrentState::Error, "{:?}", s.error);
+            s.state == TorrentState::Seeding
+        }),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let stats = handle.stats().borrow().clone();
+    assert!(
+        done,
+        "not complete in {limit:?}: {stats:?}\nTransmission:\n{}\n{}",
+        transmission.info(),
+        String::from_utf8_lossy(&transmission.remote(&["-t", "1", "-ip"]).stdout)
+    );
+    stats
+}
+
+/// A Transmission seeder of the payload (its data in `work/share`, where `setup` put it), which the
+/// tracker hands out.
+async fn transmission_seeder(work: &Path, setup: &Setup) -> Transmission {
+    let transmission = Transmission::start(work, work).await;
+    transmission.add(&setup.torrent_file);
+    transmission.wait_seeding().await;
+    let address = SocketAddr::from(([127, 0, 0, 1], transmission.peer_port));
+    setup.tracker.wait_for_peer(setup.hash, address).await;
+    transmission
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_transmission_downloads_from_shoal() {
     let work = tempfile::tempdir().unwrap();
@@ -91,46 +209,13 @@ async fn interop_transmission_downloads_from_shoal() {
     } = setup(work.path()).await;
 
     // Transmission first: it announces, so the tracker can hand its address to the Shoal seeder.
-    let config_dir = work.path().join("transmission");
     let download = work.path().join("download");
-    std::fs::create_dir_all(&download).unwrap();
-    let (rpc_port, peer_port) = (common::free_port(), common::free_port());
-    let daemon = Command::new("transmission-daemon")
-        .args(["-f", "-O", "-Y", "-M", "-et", "--no-utp"])
-        .arg("-g")
-        .arg(&config_dir)
-        .arg("-w")
-        .arg(&download)
-        .args([
-            "-p",
-            &rpc_port.to_string(),
-            "-P",
-            &peer_port.to_string(),
-            "-r",
-            "127.0.0.1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("transmission-daemon is needed (cargo xtask ci installs it)");
-    let _daemon = Guard(daemon);
-    let remote = |args: &[&str]| {
-        Command::new("transmission-remote")
-            .arg(format!("127.0.0.1:{rpc_port}"))
-            .args(args)
-            .output()
-            .expect("transmission-remote is needed")
-    };
-    let torrent_arg = torrent_file.to_str().unwrap().to_owned();
-    eventually(Duration::from_secs(20), "transmission's RPC", || {
-        remote(&["-a", &torrent_arg]).status.success()
-    })
-    .await;
+    let transmission = Transmission::start(work.path(), &download).await;
+    transmission.add(&torrent_file);
     tracker.wait_for_leecher(hash).await;
     let (seeder, _seed) = common::start(common::loopback(70), torrent, work.path(), vec![]).await;
     eventually(Duration::from_secs(90), "Transmission to finish", || {
-        let info = remote(&["-t", "1", "-i"]);
-        String::from_utf8_lossy(&info.stdout).contains("Percent Done: 100%")
+        transmission.info().contains("Percent Done: 100%")
     })
     .await;
     same_files(&content, &download.join("share"));
@@ -181,4 +266,91 @@ async fn interop_aria2_downloads_from_shoal() {
     assert!(status.success(), "aria2c: {status}");
     same_files(&content, &download.join("share"));
     seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_download_from_transmission() {
+    let work = tempfile::tempdir().unwrap();
+    let setup = setup(work.path()).await;
+    let transmission = transmission_seeder(work.path(), &setup).await;
+
+    // No peers given: the torrent names the tracker, which knows Transmission's address. Transmission
+    // unchokes new peers at its next rechoke (every 10 s), so this takes about that long.
+    let target = tempfile::tempdir().unwrap();
+    let (session, handle) = common::start(
+        common::loopback(72),
+        setup.torrent.clone(),
+        target.path(),
+        vec![],
+    )
+    .await;
+    let stats = downloaded_from(&transmission, &handle, Duration::from_secs(45)).await;
+    assert_eq!(stats.hash_failures, 0);
+    assert!(
+        stats.trackers.iter().any(|t| t.last.is_ok()),
+        "{:?}",
+        stats.trackers
+    );
+    same_files(&setup.content, &target.path().join("share"));
+    session.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_magnet_from_transmission_via_tracker() {
+    let work = tempfile::tempdir().unwrap();
+    let setup = setup(work.path()).await;
+    let transmission = transmission_seeder(work.path(), &setup).await;
+
+    // Only the info-hash and the tracker (`tr=`): the metadata must come from Transmission.
+    let target = tempfile::tempdir().unwrap();
+    let session = Session::new(common::loopback(73)).await.unwrap();
+    let magnet = Magnet {
+        trackers: vec![setup.tracker.url()],
+        ..Magnet::new(InfoHashes {
+            v1: Some(setup.hash),
+            v2: None,
+        })
+    };
+    let handle = session
+        .add_magnet(AddMagnet {
+            magnet,
+            save_path: target.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    assert_eq!(
+        handle.stats().borrow().state,
+        TorrentState::FetchingMetadata
+    );
+    let mut stats = handle.stats();
+    // The `Ref` that `wait_for` returns holds the channel's lock: turn it into a bool at once.
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(30),
+        stats.wait_for(|s| s.metadata.is_none()),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let stats = handle.stats().borrow().clone();
+    assert!(
+        fetched,
+        "no metadata: {stats:?}\nTransmission:\n{}\n{}",
+        transmission.info(),
+        String::from_utf8_lossy(&transmission.remote(&["-t", "1", "-ip"]).stdout)
+    );
+    // The info dictionary fetched is the one in the torrent file, byte for byte.
+    let info = |bytes: &[u8]| {
+        shoal_metainfo::Metainfo::from_bytes(bytes)
+            .unwrap()
+            .info
+            .raw
+            .to_vec()
+    };
+    let fetched = handle
+        .torrent_file()
+        .expect("the torrent file, once fetched");
+    assert!(info(&fetched) == info(&setup.torrent));
+    let done = downloaded_from(&transmission, &handle, Duration::from_secs(45)).await;
+    assert_eq!(done.hash_failures, 0);
+    same_files(&setup.content, &target.path().join("share"));
+    session.shutdown().await;
 }

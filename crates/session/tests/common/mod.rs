@@ -189,3 +189,28 @@ pub fn same_payload(a: &std::path::Path, b: &std::path::Path) {
         assert!(left == right, "{name} differs");
     }
 }
+
+impl Opentracker {
+    /// Waits until the tracker hands out `peer` for `hash`: what a client announcing now would learn.
+    /// (A scrape's counts are not enough: the readiness probe of [`start`](Self::start) is a seeder
+    /// on port 1, and its `stopped` does not always remove it.) The watcher announces on port 2, then
+    /// stops; should it linger too, it is one more dead address.
+    pub async fn wait_for_peer(&self, hash: InfoHash, peer: SocketAddr) {
+        let client =
+            TrackerClient::new(ClientConfig::with_timeout(Duration::from_secs(2))).unwrap();
+        let mut watch = AnnounceRequest::new(hash, PeerId(*b"-XX0000-trackerwatch"), 2);
+        watch.left = 1;
+        for _ in 0..150 {
+            watch.event = AnnounceEvent::Started;
+            if let Ok(reply) = client.announce(&self.url(), &watch).await
+                && reply.peers.contains(&peer)
+            {
+                watch.event = AnnounceEvent::Stopped;
+                let _ = client.announce(&self.url(), &watch).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the tracker never handed out {peer}");
+    }
+}
