@@ -212,6 +212,16 @@ impl MetadataStage {
                 Some(outcome) = next_outcome(&mut self.announce) => self.on_announce(outcome),
                 _ = tick.tick() => {
                     self.handle_timeouts(Instant::now());
+                    // Nobody to ask: the trackers are asked again as soon as they allow (their
+                    // minimum interval), not at their regular one.
+                    if self.peers.is_empty()
+                        && self.connecting.is_empty()
+                        && let Some(announce) = &self.announce
+                    {
+                        let _ = announce
+                            .commands
+                            .try_send(shoal_tracker::AnnouncerCommand::WantPeers);
+                    }
                     self.connect_more();
                     self.request_more();
                     self.publish();

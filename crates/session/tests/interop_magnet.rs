@@ -96,9 +96,19 @@ async fn interop_magnet_from_libtorrent_via_tracker() {
     let (_, hash) = common::lt_payload(source.path(), None);
     let tracker = common::Opentracker::start(hash).await;
     let (torrent, _) = common::lt_payload(source.path(), Some(&tracker.url()));
-    let port = common::free_port().to_string();
+    let port = common::free_port();
     let src = source.path().to_str().unwrap();
-    let _seeder = Lt::start(&["seed", torrent.to_str().unwrap(), src, "127.0.0.1", &port]);
+    let _seeder = Lt::start(&[
+        "seed",
+        torrent.to_str().unwrap(),
+        src,
+        "127.0.0.1",
+        &port.to_string(),
+    ]);
+    // Shoal's first announce must find the seeder listed (not only the tracker's readiness probe).
+    tracker
+        .wait_for_peer(hash, SocketAddr::from(([127, 0, 0, 1], port)))
+        .await;
 
     let target = tempfile::tempdir().unwrap();
     let session = Session::new(common::loopback(81)).await.unwrap();
