@@ -42,7 +42,7 @@ pub struct SessionConfig {
     pub upload_limit: Option<u64>,
     /// A DHT node to run (BEP 5): public torrents and magnet links find peers through it and announce
     /// there. `None` (the default): no DHT. Its bootstrap routers are part of its settings; tests give
-    /// loopback nodes.
+    /// loopback nodes. A node that cannot start (its UDP port taken) is logged and left out.
     pub dht: Option<shoal_dht::NodeConfig>,
 }
 

@@ -45,9 +45,6 @@ pub enum SessionError {
     /// The state directory could not be read or written.
     #[error("state directory")]
     State(#[source] std::io::Error),
-    /// The DHT node could not start (its UDP port is taken, say).
-    #[error("DHT")]
-    Dht(#[source] shoal_dht::DhtError),
 }
 
 /// Saves a torrent's source (`<hash>.torrent`, or `<hash>.magnet` until the metadata is in) and its
@@ -399,11 +396,17 @@ impl Session {
                 source,
             })?;
         let torrents = Routes::default();
-        let dht = match &config.dht {
-            Some(dht_config) => {
-                let node = shoal_dht::DhtNode::spawn(dht_config.clone())
-                    .await
-                    .map_err(SessionError::Dht)?;
+        // A DHT that cannot start (its UDP port taken, say) leaves the session running on trackers,
+        // PEX and given peers: a warning, not an error.
+        let node = match &config.dht {
+            Some(dht_config) => shoal_dht::DhtNode::spawn(dht_config.clone())
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "no DHT"))
+                .ok(),
+            None => None,
+        };
+        let dht = match node {
+            Some(node) => {
                 let joining = node.clone();
                 tokio::spawn(async move {
                     match joining.bootstrap().await {

@@ -397,3 +397,19 @@ async fn peers_connect_over_ipv6() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dht_that_cannot_start_leaves_the_session_running() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = SessionConfig {
+        dht: Some(shoal_dht::NodeConfig {
+            bind: taken.local_addr().unwrap(),
+            bootstrap: vec![],
+            ..shoal_dht::NodeConfig::default()
+        }),
+        ..common::loopback(55)
+    };
+    let session = Session::new(config).await.unwrap();
+    assert!(session.dht().is_none());
+    session.shutdown().await;
+}
