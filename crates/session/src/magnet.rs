@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::peer::{self, Command, Hello};
 use crate::session::Context;
-use crate::sources::{Announce, Counters, DhtPeers, next_outcome, tracker_peers};
+use crate::sources::{Announce, Counters, DhtPeers, next_outcome};
 use crate::stats::{MetadataProgress, TorrentState, TorrentStats};
 use crate::torrent::{Backoff, Event, OUR_METADATA_ID, OUR_PEX_ID, PeerKey, Torrent};
 
@@ -261,31 +261,8 @@ impl MetadataStage {
     }
 
     fn on_announce(&mut self, outcome: shoal_tracker::AnnounceOutcome) {
-        let entry = match outcome.result {
-            Ok(reply) => {
-                let peers = tracker_peers(&reply, self.ctx.port);
-                let n = peers.len();
-                self.learn(peers);
-                crate::TrackerStats {
-                    url: outcome.url,
-                    last: Ok(n),
-                    seeders: reply.complete,
-                    leechers: reply.incomplete,
-                    warning: reply.warning,
-                }
-            }
-            Err(e) => crate::TrackerStats {
-                url: outcome.url,
-                last: Err(e.to_string()),
-                seeders: None,
-                leechers: None,
-                warning: None,
-            },
-        };
-        match self.trackers.iter_mut().find(|t| t.url == entry.url) {
-            Some(slot) => *slot = entry,
-            None => self.trackers.push(entry),
-        }
+        let peers = crate::sources::record_announce(&mut self.trackers, outcome, self.ctx.port);
+        self.learn(peers);
     }
 
     /// Handles one event; `Some` with the verified info dictionary when it is complete.

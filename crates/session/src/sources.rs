@@ -87,19 +87,48 @@ pub(crate) async fn next_outcome(
     }
 }
 
-/// The peers in an announce reply that are worth dialing: not ourselves (our own announce comes back).
-pub(crate) fn tracker_peers(
-    reply: &shoal_tracker::AnnounceResponse,
+/// Records an announce outcome in `trackers` (one entry per URL, replaced by its latest outcome) and
+/// returns the peers it brought, minus ourselves (our own announce comes back in the list).
+pub(crate) fn record_announce(
+    trackers: &mut Vec<crate::TrackerStats>,
+    outcome: shoal_tracker::AnnounceOutcome,
     our_port: u16,
 ) -> Vec<SocketAddr> {
-    reply
-        .peers
-        .iter()
-        .copied()
-        .filter(|addr| {
-            !(addr.port() == our_port && (addr.ip().is_loopback() || addr.ip().is_unspecified()))
-        })
-        .collect()
+    let (entry, peers) = match outcome.result {
+        Ok(reply) => {
+            let peers: Vec<SocketAddr> = reply
+                .peers
+                .into_iter()
+                .filter(|addr| {
+                    let ip = addr.ip();
+                    !(addr.port() == our_port && (ip.is_loopback() || ip.is_unspecified()))
+                })
+                .collect();
+            let entry = crate::TrackerStats {
+                url: outcome.url,
+                last: Ok(peers.len()),
+                seeders: reply.complete,
+                leechers: reply.incomplete,
+                warning: reply.warning,
+            };
+            (entry, peers)
+        }
+        Err(e) => (
+            crate::TrackerStats {
+                url: outcome.url,
+                last: Err(e.to_string()),
+                seeders: None,
+                leechers: None,
+                warning: None,
+            },
+            Vec::new(),
+        ),
+    };
+    match trackers.iter_mut().find(|t| t.url == entry.url) {
+        Some(slot) => *slot = entry,
+        None => trackers.push(entry),
+    }
+    peers
 }
 
 /// How often a torrent looks itself up in the DHT and announces there (BEP 5 peers expire after 30

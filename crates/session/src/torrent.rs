@@ -445,37 +445,8 @@ impl Torrent {
 
     /// A tracker answered (or failed): note it and try the peers it gave.
     fn on_announce(&mut self, outcome: shoal_tracker::AnnounceOutcome) {
-        let entry = match outcome.result {
-            Ok(reply) => {
-                let peers = crate::sources::tracker_peers(&reply, self.info.port);
-                let now = Instant::now();
-                for addr in &peers {
-                    self.known.entry(*addr).or_insert(Backoff {
-                        failures: 0,
-                        next_attempt: now,
-                    });
-                }
-                self.connect_more();
-                crate::TrackerStats {
-                    url: outcome.url,
-                    last: Ok(peers.len()),
-                    seeders: reply.complete,
-                    leechers: reply.incomplete,
-                    warning: reply.warning,
-                }
-            }
-            Err(e) => crate::TrackerStats {
-                url: outcome.url,
-                last: Err(e.to_string()),
-                seeders: None,
-                leechers: None,
-                warning: None,
-            },
-        };
-        match self.trackers.iter_mut().find(|t| t.url == entry.url) {
-            Some(slot) => *slot = entry,
-            None => self.trackers.push(entry),
-        }
+        let peers = crate::sources::record_announce(&mut self.trackers, outcome, self.info.port);
+        self.learn_peers(peers.into_iter());
     }
 
     /// Syncs the files, then records the verified pieces with the files' stamps, atomically. Pieces go

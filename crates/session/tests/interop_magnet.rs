@@ -38,6 +38,19 @@ impl Lt {
         lt
     }
 
+    /// A libtorrent seeder of `torrent` (data in `dir`) on 127.0.0.1; returns it and its port.
+    fn seed(torrent: &Path, dir: &Path) -> (Self, u16) {
+        let port = common::free_port();
+        let seeder = Self::start(&[
+            "seed",
+            torrent.to_str().unwrap(),
+            dir.to_str().unwrap(),
+            "127.0.0.1",
+            &port.to_string(),
+        ]);
+        (seeder, port)
+    }
+
     fn next_line(&mut self) -> String {
         let stdout = self.0.stdout.as_mut().expect("piped");
         let mut line = String::new();
@@ -96,15 +109,7 @@ async fn interop_magnet_from_libtorrent_via_tracker() {
     let (_, hash) = common::lt_payload(source.path(), None);
     let tracker = common::Opentracker::start(hash).await;
     let (torrent, _) = common::lt_payload(source.path(), Some(&tracker.url()));
-    let port = common::free_port();
-    let src = source.path().to_str().unwrap();
-    let _seeder = Lt::start(&[
-        "seed",
-        torrent.to_str().unwrap(),
-        src,
-        "127.0.0.1",
-        &port.to_string(),
-    ]);
+    let (_seeder, port) = Lt::seed(&torrent, source.path());
     // Shoal's first announce must find the seeder listed (not only the tracker's readiness probe).
     tracker
         .wait_for_peer(hash, SocketAddr::from(([127, 0, 0, 1], port)))
@@ -129,15 +134,7 @@ async fn interop_magnet_from_libtorrent_via_tracker() {
 async fn interop_magnet_from_libtorrent_via_x_pe() {
     let source = tempfile::tempdir().unwrap();
     let (torrent, hash) = common::lt_payload(source.path(), None);
-    let port = common::free_port();
-    let src = source.path().to_str().unwrap();
-    let _seeder = Lt::start(&[
-        "seed",
-        torrent.to_str().unwrap(),
-        src,
-        "127.0.0.1",
-        &port.to_string(),
-    ]);
+    let (_seeder, port) = Lt::seed(&torrent, source.path());
 
     let target = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -176,15 +173,7 @@ async fn interop_magnet_from_libtorrent_via_x_pe() {
 async fn interop_magnet_select_only_downloads_the_files_chosen() {
     let source = tempfile::tempdir().unwrap();
     let (torrent, hash) = common::lt_payload(source.path(), None);
-    let port = common::free_port();
-    let src = source.path().to_str().unwrap();
-    let _seeder = Lt::start(&[
-        "seed",
-        torrent.to_str().unwrap(),
-        src,
-        "127.0.0.1",
-        &port.to_string(),
-    ]);
+    let (_seeder, port) = Lt::seed(&torrent, source.path());
 
     let target = tempfile::tempdir().unwrap();
     let session = Session::new(common::loopback(83)).await.unwrap();
