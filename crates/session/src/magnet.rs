@@ -495,13 +495,10 @@ impl MetadataStage {
                 let handshake = ExtendedHandshake::decode(&payload)
                     .map_err(|e| format!("extended handshake: {e}"))?;
                 peer.metadata_id = handshake.extension_id(shoal_wire::UT_METADATA);
-                // The decoder drops a `metadata_size` out of range; a peer offering the metadata with
-                // one (0, negative, over the cap) lies about it and is dropped (HOSTILE 33).
-                if handshake.metadata_size.is_none()
-                    && let Some(size) = announced_metadata_size(&payload)
-                {
+                // A `metadata_size` out of range (0, negative, over the cap) is a lie (HOSTILE 33).
+                if handshake.metadata_size_refused {
                     return Err(format!(
-                        "metadata_size {size} is not between 1 and {MAX_METADATA_SIZE}"
+                        "metadata_size is not between 1 and {MAX_METADATA_SIZE}"
                     ));
                 }
                 if let Some(size) = handshake.metadata_size {
@@ -901,13 +898,6 @@ impl MetadataStage {
         });
         torrent.run(events).await;
     }
-}
-
-/// The `metadata_size` an extended handshake announces, as written (any integer), if it has one.
-fn announced_metadata_size(payload: &[u8]) -> Option<i64> {
-    let options = shoal_bencode::DecodeOptions::lenient();
-    let (dict, _) = shoal_bencode::decode_prefix(payload, &options).ok()?;
-    dict.get(b"metadata_size")?.as_int()
 }
 
 /// Waits until the session removes the torrent (a torrent in error stays listed until then).

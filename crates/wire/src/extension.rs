@@ -68,6 +68,9 @@ pub struct ExtendedHandshake {
     pub request_queue: Option<u32>,
     /// `metadata_size` (BEP 9): the size of the info dictionary, at most [`MAX_METADATA_SIZE`].
     pub metadata_size: Option<u32>,
+    /// A `metadata_size` was sent but out of range (0, negative, over [`MAX_METADATA_SIZE`]), so
+    /// `metadata_size` is `None`: the sender lies about the metadata (HOSTILE 33). Never encoded.
+    pub metadata_size_refused: bool,
     /// `upload_only` (BEP 21): the sender only uploads (a seed, or not downloading).
     pub upload_only: bool,
 }
@@ -127,8 +130,11 @@ impl ExtendedHandshake {
             .and_then(|b| <[u8; 16]>::try_from(b).ok())
             .map(Ipv6Addr::from);
         handshake.request_queue = int_field(&value, b"reqq").filter(|&n: &u32| n != 0);
-        handshake.metadata_size = int_field(&value, b"metadata_size")
-            .filter(|&n: &u32| (1..=MAX_METADATA_SIZE).contains(&n));
+        let sent_size = value.get(b"metadata_size").and_then(Value::as_int);
+        handshake.metadata_size = sent_size
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=MAX_METADATA_SIZE).contains(n));
+        handshake.metadata_size_refused = sent_size.is_some() && handshake.metadata_size.is_none();
         handshake.upload_only = value
             .get(b"upload_only")
             .and_then(Value::as_int)
@@ -305,6 +311,7 @@ mod tests {
         assert_eq!(hs.extension_id(UT_METADATA), Some(2));
         assert_eq!(hs.extension_id(UT_PEX), Some(1));
         assert_eq!(hs.metadata_size, Some(5678));
+        assert!(!hs.metadata_size_refused);
         assert_eq!(hs.request_queue, Some(500));
         assert!(hs.upload_only);
         assert_eq!(hs.client.as_deref(), Some("libtorrent/2.0.8.0"));
@@ -321,6 +328,7 @@ mod tests {
         .unwrap();
         assert_eq!(hs.extensions, BTreeMap::from([("c".to_owned(), 3)]));
         assert_eq!(hs.metadata_size, None);
+        assert!(hs.metadata_size_refused);
         assert_eq!(hs.port, None);
         assert_eq!(hs.request_queue, Some(1 << 31));
         assert_eq!(hs.client.as_deref(), Some("ab"));

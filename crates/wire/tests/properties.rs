@@ -181,6 +181,7 @@ proptest! {
     ) {
         let hs = ExtendedHandshake {
             extensions, port, client, your_ip, ipv4, ipv6, request_queue, metadata_size, upload_only,
+            metadata_size_refused: false,
         };
         prop_assert_eq!(ExtendedHandshake::decode(&hs.to_bytes()), Ok(hs));
     }
