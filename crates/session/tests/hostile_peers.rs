@@ -934,17 +934,23 @@ async fn a_pex_flood_is_limited_and_dropped() {
     swarm.shutdown().await;
 }
 
-/// TCP sockets on loopback with `port` at either end (from `/proc/net/tcp`), listening ones excepted:
-/// `(established, any state)`. Closed connections linger in `TIME_WAIT` for a minute.
+/// TCP sockets on 127.0.0.1 with `port` at either end, also written IPv4-mapped (from `/proc/net/tcp`
+/// and `/proc/net/tcp6`), listening ones excepted: `(established, any state)`. Closed connections
+/// linger in `TIME_WAIT` for a minute, on whichever side closed first.
 fn connections_on(port: u16) -> (usize, usize) {
-    let endpoint = format!("0100007F:{port:04X}");
-    let states: Vec<String> = std::fs::read_to_string("/proc/net/tcp")
-        .unwrap()
-        .lines()
-        .skip(1)
+    let endpoints = [
+        format!("0100007F:{port:04X}"),
+        format!("0000000000000000FFFF00000100007F:{port:04X}"),
+    ];
+    let tables = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .map(|path| std::fs::read_to_string(path).unwrap_or_default());
+    let states: Vec<String> = tables
+        .iter()
+        .flat_map(|table| table.lines().skip(1))
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let ours = fields.len() > 3 && (fields[1] == endpoint || fields[2] == endpoint);
+            let ours =
+                fields.len() > 3 && (endpoints.iter().any(|e| fields[1] == e || fields[2] == e));
             // 0A: LISTEN.
             (ours && fields[3] != "0A").then(|| fields[3].to_owned())
         })
