@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use shoal_metainfo::PeerId;
 
+use crate::Limits;
+
 /// How a [`Session`](crate::Session) listens, connects and paces itself.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -13,21 +15,13 @@ pub struct SessionConfig {
     pub listen: SocketAddr,
     /// Our peer id (`-SH0100-` and 12 random bytes by default).
     pub peer_id: PeerId,
-    /// Most peers connected per torrent.
-    pub max_peers_per_torrent: usize,
-    /// Most connections in all, torrents together, counting those being set up (connects and
-    /// handshakes in progress). New connections beyond it are not made, and incoming ones are closed.
-    pub max_connections: usize,
     /// A second listening address, for IPv6 peers, on `listen`'s port (its own port is ignored);
     /// `None`: IPv4 only, or whatever `listen` says. Failing to bind it (a host without IPv6) is logged,
     /// not an error.
     pub listen_v6: Option<std::net::Ipv6Addr>,
-    /// How long to wait for a TCP connection.
-    pub connect_timeout: Duration,
-    /// How long a peer may take to send its handshake.
-    pub handshake_timeout: Duration,
-    /// A connection that sends nothing for this long is closed (keep-alives count).
-    pub idle_timeout: Duration,
+    /// Every bound on what peers, trackers and DHT nodes can make the session do: connection counts,
+    /// timeouts, message sizes, queues and rates.
+    pub limits: Limits,
     /// A requested block not received in this long goes back to the pool.
     pub request_timeout: Duration,
     /// Seed for the picker's and choker's random choices.
@@ -42,7 +36,8 @@ pub struct SessionConfig {
     pub upload_limit: Option<u64>,
     /// A DHT node to run (BEP 5): public torrents and magnet links find peers through it and announce
     /// there. `None` (the default): no DHT. Its bootstrap routers are part of its settings; tests give
-    /// loopback nodes. A node that cannot start (its UDP port taken) is logged and left out.
+    /// loopback nodes. A node that cannot start (its UDP port taken) is logged and left out. Its
+    /// per-IP query rate limit is replaced by [`Limits::dht_queries_per_ip`].
     pub dht: Option<shoal_dht::NodeConfig>,
 }
 
@@ -64,12 +59,8 @@ impl Default for SessionConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
             peer_id: PeerId::with_prefix(b"-SH0100-", random),
-            max_peers_per_torrent: 50,
-            max_connections: 400,
             listen_v6: None,
-            connect_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(120),
+            limits: Limits::default(),
             request_timeout: Duration::from_secs(60),
             seed,
             state_dir: None,

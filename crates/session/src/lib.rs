@@ -11,6 +11,7 @@
 
 mod choker;
 mod config;
+mod limits;
 mod magnet;
 mod peer;
 mod rate;
@@ -21,6 +22,7 @@ mod torrent;
 
 pub use choker::{Candidate, Choker};
 pub use config::SessionConfig;
+pub use limits::Limits;
 pub use rate::{Limiter, RateMeter, TokenBucket};
 pub use session::{AddMagnet, AddTorrent, Session, SessionError, TorrentHandle};
 pub use shoal_picker::Priority;

@@ -342,7 +342,7 @@ impl MetadataStage {
     }
 
     fn has_room(&self) -> bool {
-        self.peers.len() + self.connecting.len() < self.ctx.config.max_peers_per_torrent
+        self.peers.len() + self.connecting.len() < self.ctx.config.limits.max_peers_per_torrent
     }
 
     fn take_key(&mut self) -> PeerKey {
@@ -397,7 +397,7 @@ impl MetadataStage {
             self.connecting.insert(key, addr);
             // Not due again until this attempt ends (it resets on success, backs off on failure).
             if let Some(backoff) = self.known.get_mut(&addr) {
-                *backoff = Backoff::ready(now + self.ctx.config.connect_timeout);
+                *backoff = Backoff::ready(now + self.ctx.config.limits.connect_timeout);
             }
             tokio::spawn(peer::connect(addr, self.peer_setup(key), permit));
         }
@@ -412,9 +412,8 @@ impl MetadataStage {
             info_hash: self.info_hash,
             our_id: config.peer_id,
             piece_count: None,
-            connect_timeout: config.connect_timeout,
-            handshake_timeout: config.handshake_timeout,
-            idle_timeout: config.idle_timeout,
+            limits: config.limits.clone(),
+            half_open: self.ctx.half_open.clone(),
             events: self.events_tx.clone(),
             download: [global_down.clone(), down.clone()],
             upload: [global_up.clone(), up.clone()],
@@ -502,10 +501,14 @@ impl MetadataStage {
                     ));
                 }
                 if let Some(size) = handshake.metadata_size {
-                    if size == 0 || size > MAX_METADATA_SIZE {
-                        return Err(format!(
-                            "metadata_size {size} is 0 or over {MAX_METADATA_SIZE}"
-                        ));
+                    let max = self
+                        .ctx
+                        .config
+                        .limits
+                        .max_metadata_size
+                        .min(MAX_METADATA_SIZE);
+                    if size == 0 || size > max {
+                        return Err(format!("metadata_size {size} is 0 or over {max}"));
                     }
                     peer.metadata_size = Some(size);
                 }

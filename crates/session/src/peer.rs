@@ -3,18 +3,18 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use shoal_metainfo::{InfoHash, PeerId};
 use shoal_wire::{DecoderConfig, Handshake, Message, MessageDecoder, Reserved, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::Limits;
 use crate::rate::Limiter;
 use crate::torrent::{Event, PeerKey};
 
@@ -73,9 +73,10 @@ pub(crate) struct Setup {
     pub our_id: PeerId,
     /// `None` while a magnet link's metadata is unknown.
     pub piece_count: Option<u32>,
-    pub connect_timeout: Duration,
-    pub handshake_timeout: Duration,
-    pub idle_timeout: Duration,
+    /// Timeouts and message-size caps.
+    pub limits: Limits,
+    /// The session's half-open budget: held from the TCP connect until the peer's handshake is in.
+    pub half_open: Arc<Semaphore>,
     pub events: mpsc::Sender<Event>,
     /// Download limits to respect (session-wide, then the torrent's).
     pub download: [Arc<Limiter>; 2],
@@ -88,19 +89,24 @@ pub(crate) struct Setup {
 pub(crate) async fn connect(addr: SocketAddr, setup: Setup, permit: OwnedSemaphorePermit) {
     let _permit = permit;
     let result = async {
-        let mut stream = tokio::time::timeout(setup.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| format!("connect: {e}"))?;
+        let Ok(_half_open) = setup.half_open.clone().acquire_owned().await else {
+            return Err("session closed".to_string());
+        };
+        let mut stream =
+            tokio::time::timeout(setup.limits.connect_timeout, TcpStream::connect(addr))
+                .await
+                .map_err(|_| "connect timed out".to_string())?
+                .map_err(|e| format!("connect: {e}"))?;
         stream.set_nodelay(true).ok();
         let ours = Handshake::new(setup.info_hash, setup.our_id).with_reserved(our_reserved());
         stream
             .write_all(&ours.to_bytes())
             .await
             .map_err(|e| format!("send handshake: {e}"))?;
-        let theirs = tokio::time::timeout(setup.handshake_timeout, read_handshake(&mut stream))
-            .await
-            .map_err(|_| "handshake timed out".to_string())??;
+        let theirs =
+            tokio::time::timeout(setup.limits.handshake_timeout, read_handshake(&mut stream))
+                .await
+                .map_err(|_| "handshake timed out".to_string())??;
         theirs
             .check(&setup.info_hash, &setup.our_id)
             .map_err(|e| e.to_string())?;
@@ -192,12 +198,13 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
     let Setup {
         key,
         piece_count,
-        idle_timeout: idle,
+        limits,
         events,
         download,
         upload,
         ..
     } = setup;
+    let idle = limits.idle_timeout;
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     let fast = hello.reserved.supports_fast();
     let queued = hello.queued.clone();
@@ -259,6 +266,9 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
         let config = DecoderConfig {
             n_pieces: piece_count,
             fast_extension: fast,
+            max_message_len: limits.max_message_len,
+            max_extended_len: limits.max_extended_len,
+            max_pieces: limits.max_pieces,
             ..DecoderConfig::default()
         };
         let mut decoder = MessageDecoder::new(config);

@@ -39,7 +39,7 @@ pub enum SessionError {
     /// The torrent is already in the session.
     #[error("torrent {0} is already added")]
     Duplicate(InfoHash),
-    /// The engine refused the torrent's shape.
+    /// The engine refused the torrent's shape (v2-only, or over a [`Limits`](crate::Limits) bound).
     #[error("{0}")]
     Unsupported(String),
     /// The state directory could not be read or written.
@@ -292,6 +292,8 @@ pub(crate) struct Context {
     pub dht: Option<shoal_dht::DhtNode>,
     /// The connection budget: one permit per connection, `max_connections` in all.
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// Outgoing connections from connect to handshake: `max_half_open` at once.
+    pub half_open: Arc<tokio::sync::Semaphore>,
     /// Pieces hashed at once: one per core.
     pub hash_slots: Arc<tokio::sync::Semaphore>,
     /// Each torrent's files on disk, for removal with its data.
@@ -327,6 +329,13 @@ impl Context {
         let info_hash = info.info_hashes().v1.ok_or_else(|| {
             SessionError::Unsupported("v2-only torrents are not supported yet".into())
         })?;
+        let max_pieces = self.config.limits.max_pieces;
+        if info.piece_count() > u64::from(max_pieces) {
+            return Err(SessionError::Unsupported(format!(
+                "the torrent has {} pieces, over the limit of {max_pieces}",
+                info.piece_count()
+            )));
+        }
         let piece_hashes: Vec<[u8; 20]> = (0..info.piece_count())
             .filter_map(|i| info.piece_hash(i).copied())
             .collect();
@@ -369,6 +378,7 @@ impl Context {
                 metadata: Arc::from(info.raw),
                 dht: self.dht.clone(),
                 connections: self.connections.clone(),
+                half_open: self.half_open.clone(),
                 hash_slots: self.hash_slots.clone(),
             },
             storage,
@@ -399,10 +409,16 @@ impl Session {
         // A DHT that cannot start (its UDP port taken, say) leaves the session running on trackers,
         // PEX and given peers: a warning, not an error.
         let node = match &config.dht {
-            Some(dht_config) => shoal_dht::DhtNode::spawn(dht_config.clone())
-                .await
-                .map_err(|e| tracing::warn!(error = %e, "no DHT"))
-                .ok(),
+            Some(dht_config) => shoal_dht::DhtNode::spawn(shoal_dht::NodeConfig {
+                dht: shoal_dht::Config {
+                    rate_limit: config.limits.dht_queries_per_ip,
+                    ..dht_config.dht.clone()
+                },
+                ..dht_config.clone()
+            })
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "no DHT"))
+            .ok(),
             None => None,
         };
         let dht = match node {
@@ -423,17 +439,22 @@ impl Session {
             Arc::new(crate::Limiter::new(config.upload_limit)),
         ];
         // Without a tracker client (TLS setup failed, say), torrents still run on other peer sources.
-        let tracker_client = shoal_tracker::TrackerClient::new(
-            shoal_tracker::ClientConfig::with_timeout(config.tracker_timeout),
-        )
+        let tracker_client = shoal_tracker::TrackerClient::new({
+            let mut client = shoal_tracker::ClientConfig::with_timeout(config.tracker_timeout);
+            client.max_response_size = config.limits.max_tracker_reply;
+            client
+        })
         .map_err(|e| tracing::warn!(error = %e, "no tracker client"))
         .ok()
         .map(Arc::new);
-        let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+        let connections = Arc::new(tokio::sync::Semaphore::new(config.limits.max_connections));
+        let half_open = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_half_open.max(1),
+        ));
         let mut listeners = vec![accept_peers(
             listener,
             torrents.clone(),
-            config.handshake_timeout,
+            config.limits.handshake_timeout,
             connections.clone(),
         )];
         if let Some(ip) = config.listen_v6 {
@@ -442,7 +463,7 @@ impl Session {
                 Ok(listener) => listeners.push(accept_peers(
                     listener,
                     torrents.clone(),
-                    config.handshake_timeout,
+                    config.limits.handshake_timeout,
                     connections.clone(),
                 )),
                 Err(e) => tracing::warn!(%addr, error = %e, "no IPv6 listener"),
@@ -457,6 +478,7 @@ impl Session {
                 dht,
                 data_paths: Arc::default(),
                 connections,
+                half_open,
                 hash_slots: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )),

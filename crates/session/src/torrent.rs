@@ -89,6 +89,8 @@ pub(crate) struct TorrentInfo {
     pub hash_slots: Arc<tokio::sync::Semaphore>,
     /// The session-wide connection budget (`max_connections`).
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// The session-wide half-open budget (`max_half_open`).
+    pub half_open: Arc<tokio::sync::Semaphore>,
 }
 
 /// One connected peer's protocol state.
@@ -145,10 +147,10 @@ impl Peer {
     }
 }
 
-/// BEP 11 conventions: one PEX message a minute, at most 50 added and 50 dropped peers each.
+/// BEP 11 conventions: one PEX message a minute (at most `Limits::max_pex_peers` added and as many
+/// dropped peers each).
 const PEX_INTERVAL: Duration = Duration::from_secs(60);
 const PEX_FIRST: Duration = Duration::from_secs(5);
-const PEX_MAX_PEERS: usize = 50;
 /// Our id for `ut_pex` messages sent to us.
 pub(crate) const OUR_PEX_ID: u8 = 1;
 /// Our id for `ut_metadata` messages sent to us.
@@ -156,10 +158,6 @@ pub(crate) const OUR_METADATA_ID: u8 = 2;
 
 /// How long downloading waits after a write error (a full disk) before trying again.
 const STALL_RETRY: Duration = Duration::from_secs(10);
-
-/// The most blocks queued for one peer (and the `reqq` we advertise, BEP 10): requests beyond it are
-/// refused.
-const UPLOAD_QUEUE: usize = 500;
 
 /// Blocks a peer may send us that we never asked of it (nor withdrew recently) before it is dropped.
 const MAX_UNREQUESTED: u32 = 16;
@@ -677,7 +675,8 @@ impl Torrent {
             .map(|(addr, _)| *addr)
             .collect();
         for addr in candidates {
-            if self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent {
+            if self.peers.len() + self.connecting.len() >= self.config.limits.max_peers_per_torrent
+            {
                 break;
             }
             // The session-wide budget (`max_connections`), shared with every torrent.
@@ -700,7 +699,7 @@ impl Torrent {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
         if self.paused
-            || self.peers.len() + self.connecting.len() >= self.config.max_peers_per_torrent
+            || self.peers.len() + self.connecting.len() >= self.config.limits.max_peers_per_torrent
         {
             return; // dropping the stream closes it
         }
@@ -738,6 +737,7 @@ impl Torrent {
             return;
         }
         // Only addresses peers can dial: those we connected to (an incoming peer's port is ephemeral).
+        let max_pex = self.config.limits.max_pex_peers;
         let connected: Vec<SocketAddr> = self
             .peers
             .values()
@@ -758,7 +758,7 @@ impl Torrent {
             let added: Vec<shoal_wire::PexPeer> = current
                 .iter()
                 .filter(|addr| !peer.pex_sent.contains(addr))
-                .take(PEX_MAX_PEERS)
+                .take(max_pex)
                 .map(|addr| shoal_wire::PexPeer {
                     addr: *addr,
                     flags: shoal_wire::PexFlags::default(),
@@ -769,7 +769,7 @@ impl Torrent {
                 .iter()
                 .copied()
                 .filter(|addr| !current.contains(addr))
-                .take(PEX_MAX_PEERS)
+                .take(max_pex)
                 .collect();
             if added.is_empty() && dropped.is_empty() {
                 continue;
@@ -792,9 +792,8 @@ impl Torrent {
             info_hash: self.info.info_hash,
             our_id: self.config.peer_id,
             piece_count: Some(self.have.len() as u32),
-            connect_timeout: self.config.connect_timeout,
-            handshake_timeout: self.config.handshake_timeout,
-            idle_timeout: self.config.idle_timeout,
+            limits: self.config.limits.clone(),
+            half_open: self.info.half_open.clone(),
             events: self.events_tx.clone(),
             download: [global_down.clone(), down.clone()],
             upload: [global_up.clone(), up.clone()],
@@ -956,7 +955,7 @@ impl Torrent {
         if hello.reserved.supports_extensions() {
             let mut ours = ExtendedHandshake {
                 client: Some(format!("Shoal {}", env!("CARGO_PKG_VERSION"))),
-                request_queue: Some(UPLOAD_QUEUE as u32),
+                request_queue: u32::try_from(self.config.limits.max_queued_requests).ok(),
                 port: None,
                 metadata_size: u32::try_from(self.info.metadata.len()).ok(),
                 ..ExtendedHandshake::default()
@@ -1099,12 +1098,14 @@ impl Torrent {
                 peer.pex_received
                     .retain(|at| now.duration_since(*at) < PEX_INTERVAL);
                 peer.pex_received.push(now);
-                if peer.pex_received.len() > 6 {
-                    return Err("PEX flood: more than 6 messages in a minute".into());
+                let max = self.config.limits.max_pex_per_minute;
+                if peer.pex_received.len() > max {
+                    return Err(format!("PEX flood: more than {max} messages in a minute"));
                 }
                 let message =
                     shoal_wire::PexMessage::decode(&payload).map_err(|e| e.to_string())?;
-                self.learn_peers(message.added.iter().take(PEX_MAX_PEERS).map(|p| p.addr));
+                let max = self.config.limits.max_pex_peers;
+                self.learn_peers(message.added.iter().take(max).map(|p| p.addr));
             }
             Message::Extended {
                 id: OUR_METADATA_ID,
@@ -1158,7 +1159,8 @@ impl Torrent {
             && self.have.get(piece).copied() == Some(true);
         let fast = peer.hello.reserved.supports_fast();
         // More than the `reqq` we advertise is a flood: refused, not queued.
-        let flooded = peer.hello.queued.load(std::sync::atomic::Ordering::Relaxed) >= UPLOAD_QUEUE;
+        let flooded = peer.hello.queued.load(std::sync::atomic::Ordering::Relaxed)
+            >= self.config.limits.max_queued_requests;
         if peer.am_choking || !valid || flooded {
             if fast {
                 let _ = peer

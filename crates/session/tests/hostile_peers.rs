@@ -768,11 +768,11 @@ async fn a_request_flood_is_capped() {
 async fn a_slowloris_peer_does_not_stall_the_download() {
     let swarm = Swarm::new(201).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = SessionConfig {
+    let mut config = SessionConfig {
         request_timeout: Duration::from_secs(1),
-        idle_timeout: Duration::from_secs(3),
         ..common::loopback(202)
     };
+    config.limits.idle_timeout = Duration::from_secs(3);
     let leecher = swarm
         .leecher(config, vec![listener.local_addr().unwrap()])
         .await;
@@ -863,10 +863,8 @@ async fn a_pex_flood_is_limited_and_dropped() {
         }));
     }
     // Room for far more peers than PEX may add, so the PEX cap is what binds.
-    let config = SessionConfig {
-        max_peers_per_torrent: 1000,
-        ..common::loopback(212)
-    };
+    let mut config = common::loopback(212);
+    config.limits.max_peers_per_torrent = 1000;
     let leecher = swarm.leecher(config, vec![swarm.seeder_addr()]).await;
     let mut fake = Fake::dial(leecher.addr(), &swarm, fake_id(1)).await;
     fake.greet().await;

@@ -327,10 +327,8 @@ async fn the_session_wide_connection_limit_holds_and_the_download_completes() {
         seeders.push(session);
     }
     let target = tempfile::tempdir().unwrap();
-    let config = SessionConfig {
-        max_connections: 2,
-        ..common::loopback(49)
-    };
+    let mut config = common::loopback(49);
+    config.limits.max_connections = 2;
     let addrs: Vec<SocketAddr> = seeders.iter().map(Session::local_addr).collect();
     let (leecher, leech) = common::start(config, torrent, target.path(), addrs).await;
     let mut stats = leech.stats();

@@ -183,8 +183,11 @@ impl Common {
                 .bind6
                 .or(default_v6.then_some(std::net::Ipv6Addr::UNSPECIFIED))
                 .filter(|_| !self.no_ipv6),
-            max_connections: self.max_connections,
-            max_peers_per_torrent: self.max_peers,
+            limits: shoal_session::Limits {
+                max_connections: self.max_connections,
+                max_peers_per_torrent: self.max_peers,
+                ..shoal_session::Limits::default()
+            },
             dht: self.dht.node_config(listen, state_dir.as_deref()),
             state_dir,
             download_limit: self.download_limit,
