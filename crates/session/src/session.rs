@@ -128,7 +128,12 @@ fn accept_peers(
     tokio::spawn(async move {
         loop {
             let mut stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    // As for outgoing connections: small messages (requests, haves) go out at once
+                    // instead of waiting for the previous segment's acknowledgement.
+                    stream.set_nodelay(true).ok();
+                    stream
+                }
                 Err(e) => {
                     // Out of file descriptors, say: wait instead of spinning.
                     tracing::warn!(error = %e, "accepting a peer");
