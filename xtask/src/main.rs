@@ -1,13 +1,17 @@
 //! Shoal's project chores, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `ci`: everything CI checks, from a fresh machine: system packages for interop, format, clippy, tests
-//!   (unit, integration, doc, fuzz-corpus replay, interop against real clients) and docs.
+//!   (unit, integration, doc, fuzz-corpus replay, interop against real clients), docs, and every fuzz
+//!   target for 10 s.
 //! - `test`: the workspace tests only.
 //! - `interop`: the tests against real BitTorrent programs (installs them first).
+//! - `chaos`: the swarm chaos test alone (honest seeders with and without hostile peers), its figures
+//!   printed.
 //! - `bench <name>`: end-to-end and micro benchmarks that print the ratios the issues ask for.
 //! - `fuzz <target> | --all [--seconds N]`: runs cargo-fuzz targets on the installed nightly.
 
 mod bench;
+mod chaos;
 mod fuzz;
 mod packages;
 mod swarm;
@@ -18,8 +22,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str =
-    "usage: cargo xtask <ci | test | interop | bench <name> | fuzz <target>|--all [--seconds N]>";
+const USAGE: &str = "usage: cargo xtask <ci | test | interop | chaos | bench <name> | fuzz <target>|--all [--seconds N]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +34,7 @@ fn main() -> Result<()> {
         "ci" => ci(),
         "test" => test(),
         "interop" => interop(),
+        "chaos" => chaos::run(rest),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
         "testdata" => testdata::run(rest),
@@ -41,6 +45,9 @@ fn main() -> Result<()> {
         other => bail!("unknown command {other:?}\n{USAGE}"),
     }
 }
+
+/// How long CI runs each fuzz target.
+const CI_FUZZ_SECONDS: u32 = 10;
 
 /// Everything CI checks. Stops at the first failure.
 fn ci() -> Result<()> {
@@ -64,6 +71,13 @@ fn ci() -> Result<()> {
     let mut docs = cargo(&["doc", "--workspace", "--no-deps"]);
     docs.env("RUSTDOCFLAGS", "-D warnings");
     step("docs", docs)?;
+    // Every fuzz target for a short while, on top of the corpus replay: a regression in a parser or
+    // the peer session that the committed corpora miss still has a chance to show.
+    fuzz::run(&[
+        "--all".into(),
+        "--seconds".into(),
+        CI_FUZZ_SECONDS.to_string(),
+    ])?;
     println!("xtask ci: all checks passed");
     Ok(())
 }

@@ -246,6 +246,9 @@ fn download(
     let target = work.join(format!("dl-{client}"));
     let _ = std::fs::remove_dir_all(&target);
     std::fs::create_dir_all(&target)?;
+    // The previous download's dirty pages are written back now, untimed, so that no client pays for
+    // another's writeback.
+    Command::new("sync").status()?;
     let times = work.join("time.txt");
     let mut command = Command::new("/usr/bin/time");
     command.arg("-v").arg("-o").arg(&times);

@@ -24,7 +24,7 @@ use crate::peer::{self, Command, Hello};
 use crate::session::Context;
 use crate::sources::{Announce, Counters, DhtPeers, next_outcome};
 use crate::stats::{MetadataProgress, TorrentState, TorrentStats};
-use crate::torrent::{Backoff, Event, OUR_METADATA_ID, OUR_PEX_ID, PeerKey, Torrent};
+use crate::torrent::{Backoff, Event, OUR_METADATA_ID, OUR_PEX_ID, PEX_INTERVAL, PeerKey, Torrent};
 
 /// A metadata request not answered in this long goes to another peer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,6 +77,8 @@ struct MetaPeer {
     strikes: u32,
     /// It rejected a request: it does not have the metadata (yet).
     refuses: bool,
+    /// When its recent PEX messages came (flood control).
+    pex_received: Vec<Instant>,
 }
 
 /// The metadata stage's state.
@@ -305,6 +307,11 @@ impl MetadataStage {
             } => {
                 if !self.paused && self.has_room() {
                     let key = self.take_key();
+                    // Counted like a dial until it registers or fails (see `Torrent::on_incoming`).
+                    let addr = stream
+                        .peer_addr()
+                        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+                    self.connecting.insert(key, addr);
                     tokio::spawn(peer::accept(
                         stream,
                         handshake,
@@ -452,7 +459,7 @@ impl MetadataStage {
         }
         let ours = ExtendedHandshake {
             client: Some(format!("Shoal {}", env!("CARGO_PKG_VERSION"))),
-            request_queue: Some(500),
+            request_queue: u32::try_from(self.ctx.config.limits.max_queued_requests).ok(),
             ..ExtendedHandshake::default()
         }
         .with_extension(shoal_wire::UT_METADATA, OUR_METADATA_ID)
@@ -472,6 +479,7 @@ impl MetadataStage {
                 requested: 0,
                 strikes: 0,
                 refuses: false,
+                pex_received: Vec::new(),
             },
         );
     }
@@ -518,9 +526,22 @@ impl MetadataStage {
                 id: OUR_PEX_ID,
                 payload,
             } => {
+                // The torrent task's flood rule (BEP 11 convention: about one message a minute).
+                let now = Instant::now();
+                peer.pex_received
+                    .retain(|at| now.duration_since(*at) < PEX_INTERVAL);
+                peer.pex_received.push(now);
+                let limits = &self.ctx.config.limits;
+                if peer.pex_received.len() > limits.max_pex_per_minute {
+                    return Err(format!(
+                        "PEX flood: more than {} messages in a minute",
+                        limits.max_pex_per_minute
+                    ));
+                }
                 // PEX addresses help find metadata sources now; the message itself is not replayed.
                 if let Ok(pex) = shoal_wire::PexMessage::decode(&payload) {
-                    let addrs = pex.added.iter().take(50).map(|p| p.addr).collect();
+                    let max = limits.max_pex_peers;
+                    let addrs = pex.added.iter().take(max).map(|p| p.addr).collect();
                     self.learn(addrs);
                 }
             }

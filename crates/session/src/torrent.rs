@@ -149,7 +149,7 @@ impl Peer {
 
 /// BEP 11 conventions: one PEX message a minute (at most `Limits::max_pex_peers` added and as many
 /// dropped peers each).
-const PEX_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const PEX_INTERVAL: Duration = Duration::from_secs(60);
 const PEX_FIRST: Duration = Duration::from_secs(5);
 /// Our id for `ut_pex` messages sent to us.
 pub(crate) const OUR_PEX_ID: u8 = 1;
@@ -208,7 +208,7 @@ pub(crate) struct Torrent {
     choker: Choker<PeerKey>,
     have: Vec<bool>,
     peers: HashMap<PeerKey, Peer>,
-    /// Peers being connected to (not yet handshaken), by address.
+    /// Connections being set up (dialed, or incoming and not yet registered), by address.
     connecting: HashMap<PeerKey, SocketAddr>,
     /// Every address we know, with when it may be dialed again.
     known: HashMap<SocketAddr, Backoff>,
@@ -225,6 +225,9 @@ pub(crate) struct Torrent {
     picks: Vec<BlockRef>,
     /// Pieces verified since resume data was last written.
     resume_dirty: bool,
+    /// The last resume data saved was not synced (it holds until a reboot); the next periodic save
+    /// syncs.
+    resume_unsynced: bool,
     /// Pieces with a block that could not be written: refetched whole, blaming nobody.
     write_lost: std::collections::HashSet<u32>,
     /// When downloading stalled on a write error (state [`TorrentState::Stalled`]).
@@ -316,6 +319,7 @@ impl Torrent {
             error: None,
             picks: Vec::new(),
             resume_dirty: false,
+            resume_unsynced: false,
             write_lost: std::collections::HashSet::new(),
             stalled_since: None,
             senders: HashMap::new(),
@@ -340,7 +344,7 @@ impl Torrent {
         // Record what the check found at once: a crash before the next periodic save would otherwise
         // make the next start hash it all again.
         if self.resume_dirty && self.state != TorrentState::Error {
-            self.save_resume().await;
+            self.save_resume(true).await;
         }
         self.start_announcer();
         self.start_dht();
@@ -350,7 +354,8 @@ impl Torrent {
             tokio::select! {
                 event = events.recv() => match event {
                     None | Some(Event::Shutdown) => break,
-                    Some(Event::SaveResume) => self.save_resume().await,
+                    // The download just completed: recorded at once, without waiting for the disk.
+                    Some(Event::SaveResume) => self.save_resume(false).await,
                     Some(event) => self.handle(event),
                 },
                 Some(outcome) = next_outcome(&mut self.announce) => self.on_announce(outcome),
@@ -360,8 +365,8 @@ impl Torrent {
                     if seconds.is_multiple_of(10) {
                         self.rechoke(now);
                     }
-                    if seconds.is_multiple_of(30) && self.resume_dirty {
-                        self.save_resume().await;
+                    if seconds.is_multiple_of(30) && (self.resume_dirty || self.resume_unsynced) {
+                        self.save_resume(true).await;
                     }
                     self.handle_timeouts(now);
                     self.retry_stalled(now);
@@ -375,8 +380,11 @@ impl Torrent {
         for peer in self.peers.values() {
             let _ = peer.commands.send(Command::Close);
         }
+        // Pieces verified since the last save are synced and recorded. Resume data that is only unsynced
+        // (a download that just completed) is left as it is: it holds until a reboot, and a process
+        // that exits on completion does not wait for the disk.
         if self.resume_dirty {
-            self.save_resume().await;
+            self.save_resume(true).await;
         }
         self.dht = None;
         // Tell the trackers we leave (`stopped`), waiting a little for them.
@@ -447,10 +455,11 @@ impl Torrent {
         self.learn_peers(peers.into_iter());
     }
 
-    /// Syncs the files, then records the verified pieces with the files' stamps, atomically. Pieces go
-    /// into resume data only after their bytes reached the disk, so a crash never makes an unverified
-    /// piece look done.
-    async fn save_resume(&mut self) {
+    /// Records the verified pieces with the files' stamps, atomically. With `sync`, the files are
+    /// synced first and the record holds across a power loss; without, it names this boot and is
+    /// trusted only until a reboot (a crashed process leaves its writes in the page cache). Either way
+    /// a crash never makes an unverified piece look done.
+    async fn save_resume(&mut self, sync: bool) {
         let Some(path) = self.info.resume_path.clone() else {
             return;
         };
@@ -458,17 +467,27 @@ impl Torrent {
         let verified = self.have.clone();
         let id = self.info.info_hash.as_bytes().to_vec();
         let saved = tokio::task::spawn_blocking(move || {
-            storage.sync_all()?;
+            let unsynced_boot = if sync {
+                storage.sync_all()?;
+                None
+            } else {
+                // Unknown boot: trusted never, so the next start rechecks.
+                Some(shoal_storage::boot_id().unwrap_or_default())
+            };
             let resume = ResumeData {
                 id,
                 verified,
                 files: storage.file_stamps(),
+                unsynced_boot,
             };
             shoal_storage::write_atomic(&path, &resume.to_bytes())
         })
         .await;
         match saved {
-            Ok(Ok(())) => self.resume_dirty = false,
+            Ok(Ok(())) => {
+                self.resume_dirty = false;
+                self.resume_unsynced = !sync;
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot save resume data"),
             Err(e) => tracing::warn!(error = %e, "cannot save resume data"),
         }
@@ -483,10 +502,17 @@ impl Torrent {
         let resume_path = self.info.resume_path.clone();
         let id = self.info.info_hash.as_bytes().to_vec();
         let checked = tokio::task::spawn_blocking(move || {
+            let boot = shoal_storage::boot_id();
             let trusted = resume_path
                 .and_then(|path| std::fs::read(path).ok())
                 .and_then(
                     |bytes| match ResumeData::from_bytes(&bytes, &id, storage.layout()) {
+                        Ok(resume) if !resume.trusted_after(boot.as_deref()) => {
+                            tracing::info!(
+                                "resume data was not synced before a reboot; checking everything"
+                            );
+                            None
+                        }
                         Ok(resume) => Some(
                             resume
                                 .plan(storage.layout(), &storage.file_stamps())
@@ -705,6 +731,12 @@ impl Torrent {
         }
         let key = self.next_key;
         self.next_key += 1;
+        // Counted like a dial until it registers or fails, so a burst of incoming handshakes cannot
+        // all pass the check above before the first is registered.
+        let addr = stream
+            .peer_addr()
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.connecting.insert(key, addr);
         tokio::spawn(peer::accept(
             stream,
             handshake,
@@ -1359,18 +1391,17 @@ impl Torrent {
             }
         }
         if self.picker.is_finished() && self.state == TorrentState::Downloading {
-            if let Err(e) = self
-                .storage
-                .sync_all()
-                .and_then(|()| self.storage.create_empty_files())
-            {
+            // No sync here: the completion is recorded unsynced at once and synced by the next
+            // periodic save, so finishing never waits for the disk.
+            if let Err(e) = self.storage.create_empty_files() {
                 self.fail(format!("finishing: {e}"));
                 return;
             }
             tracing::info!(torrent = %self.info.name, "download complete");
             self.state = TorrentState::Seeding;
-            self.publish(now);
+            // Queued before anyone can see the new state (and, say, shut the session down on it).
             let _ = self.events_tx.try_send(Event::SaveResume);
+            self.publish(now);
             self.update_counters();
             // `completed` means every piece, not just the files selected.
             if let Some(announce) = &self.announce
@@ -1394,13 +1425,18 @@ impl Torrent {
             return;
         }
         tracing::warn!(peer = ?who, "banned for sending data that fails hash checks");
-        let liars: Vec<PeerKey> = self
+        let liars: Vec<(PeerKey, PeerId)> = self
             .peers
             .iter()
             .filter(|(_, p)| BanKey::of(&p.hello) == who)
-            .map(|(k, _)| *k)
+            .map(|(k, p)| (*k, p.hello.peer_id))
             .collect();
-        for key in liars {
+        for (key, peer_id) in liars {
+            // On loopback the key is the address we dialed (or a peer id): the same peer dialing in
+            // from another port is known by its peer id.
+            if !matches!(who, BanKey::Ip(_)) {
+                self.banned.insert(BanKey::PeerId(peer_id));
+            }
             self.drop_peer(key, "banned: bad data");
         }
     }
@@ -1441,7 +1477,16 @@ impl Torrent {
                 .layout()
                 .piece_length()
                 .div_ceil(u64::from(shoal_wire::BLOCK_LEN));
-            depth = depth.min(piece_blocks.max(2) as usize);
+            // About one piece of blocks at a time, counting those it sent that still wait for the
+            // rest of their pieces (its blocks often finish others' pieces or share new ones, so no
+            // piece is its alone and none is checked yet): not just those in flight.
+            let unverified = self
+                .senders
+                .values()
+                .flatten()
+                .filter(|(_, sender)| *sender == who)
+                .count();
+            depth = depth.min((piece_blocks.max(2) as usize).saturating_sub(unverified));
         }
         if peer.in_flight >= depth {
             return;

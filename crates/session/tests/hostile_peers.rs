@@ -3,10 +3,8 @@
 //! asserts that the hostile peer is dropped or limited, that the download still completes with the right
 //! bytes, and that nothing grows without bound.
 //!
-//! To know that the engine has processed everything a fake peer sent, the fake asks for a piece of the
-//! info dictionary (`ut_metadata`, BEP 9) and waits for the answer: the engine handles a peer's messages
-//! in order, and its replies go out in order, so what came before the answer was the engine's reaction
-//! to what the fake sent before its question.
+//! The fake peer, and how it knows that the engine has processed everything it sent (it asks for a piece
+//! of the info dictionary and waits for the answer), are in `common/fake_peer.rs`.
 
 mod common;
 
@@ -18,83 +16,44 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use shoal_metainfo::{InfoHash, Metainfo, PeerId, TorrentBuilder};
+use common::fake_peer::{
+    ANSWER_WITHIN, DROPPED_WITHIN, FAKE_METADATA_ID, FakePeer as Fake, Payload, encoded, fake_id,
+    forgets, is_block, stats_where,
+};
 use shoal_session::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentStats};
 use shoal_wire::{
-    BLOCK_LEN, Bitfield, Block, BlockRef, DecoderConfig, ExtendedHandshake, Handshake, Message,
-    MessageDecoder, MetadataMessage, PexMessage, PieceIndex, Reserved, UT_METADATA, UT_PEX,
+    BLOCK_LEN, Bitfield, Block, BlockRef, DecoderConfig, Message, MetadataMessage, PexMessage,
+    PieceIndex, Reserved,
 };
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 /// 1,000,000 bytes in 32 KiB pieces: 31 pieces (so a bitfield has one spare bit), two blocks each but
 /// the last, whose second block is 576 bytes.
 const PAYLOAD_LEN: u32 = 1_000_000;
 const PIECE_LEN: u32 = 32 * 1024;
-/// How long a hostile peer may stay connected after breaking a rule that gets it dropped.
-const DROPPED_WITHIN: Duration = Duration::from_secs(5);
 /// How long the download from the honest seeder may take.
 const COMPLETES_WITHIN: Duration = Duration::from_secs(20);
-/// How long a fake peer waits for a message the engine owes it.
-const ANSWER_WITHIN: Duration = Duration::from_secs(10);
-/// The ids the fake peers want `ut_metadata` and `ut_pex` messages under.
-const FAKE_METADATA_ID: u8 = 3;
-const FAKE_PEX_ID: u8 = 5;
-
-/// A distinct peer id for fake peer `n`.
-fn fake_id(n: u8) -> PeerId {
-    let mut id = *b"-XX0001-hostile-0000";
-    id[19] = b'0' + n % 10;
-    id[18] = b'0' + n / 10;
-    PeerId(id)
-}
 
 /// The torrent, an honest seeder of it, and what a leecher should end up with.
 struct Swarm {
-    torrent: Vec<u8>,
-    payload: Vec<u8>,
-    info_hash: InfoHash,
-    n_pieces: u32,
+    payload: Payload,
     seeder: Session,
     seed: TorrentHandle,
-    _source: TempDir,
 }
 
 impl Swarm {
     /// A payload and its torrent, and a seeder (session seed `seed`) that seeds it.
     async fn new(seed: u64) -> Self {
-        let source = tempfile::tempdir().unwrap();
-        let file = source.path().join("data.bin");
-        let payload: Vec<u8> = (0..PAYLOAD_LEN)
-            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed as u32) >> 13) as u8 | 1)
-            .collect();
-        std::fs::write(&file, &payload).unwrap();
-        let built = TorrentBuilder::new(&file)
-            .piece_length(PIECE_LEN.into())
-            .build()
-            .unwrap();
-        let info_hash = built.info_hashes.v1.unwrap();
-        let torrent = built.bytes;
-        let n_pieces = Metainfo::from_bytes(&torrent).unwrap().info.piece_count() as u32;
-        assert_eq!(n_pieces, 31);
-        let (seeder, seed) = common::start(
-            common::loopback(seed),
-            torrent.clone(),
-            source.path(),
-            vec![],
-        )
-        .await;
-        common::seeding(&seed, COMPLETES_WITHIN).await;
+        let payload = Payload::new(PAYLOAD_LEN, PIECE_LEN, seed);
+        assert_eq!(payload.n_pieces, 31);
+        let (seeder, seed) = payload.seed(common::loopback(seed)).await;
         Self {
-            torrent,
             payload,
-            info_hash,
-            n_pieces,
             seeder,
             seed,
-            _source: source,
         }
     }
 
@@ -102,22 +61,21 @@ impl Swarm {
         self.seeder.local_addr()
     }
 
+    /// The torrent's piece count.
+    fn n_pieces(&self) -> u32 {
+        self.payload.n_pieces
+    }
+
     /// A leecher session with `config`, dialing `peers`.
     async fn leecher(&self, config: SessionConfig, peers: Vec<SocketAddr>) -> Leecher {
         let dir = tempfile::tempdir().unwrap();
         let (session, handle) =
-            common::start(config, self.torrent.clone(), dir.path(), peers).await;
+            common::start(config, self.payload.torrent.clone(), dir.path(), peers).await;
         Leecher {
             session,
             handle,
             dir,
         }
-    }
-
-    /// The `len`-byte block at `offset` of piece `piece`, as it should be.
-    fn block(&self, piece: u32, offset: u32, len: u32) -> &[u8] {
-        let start = (piece * PIECE_LEN + offset) as usize;
-        &self.payload[start..start + len as usize]
     }
 
     async fn shutdown(self) {
@@ -146,7 +104,7 @@ impl Leecher {
     async fn completes(&self, swarm: &Swarm) -> TorrentStats {
         let stats = common::seeding(&self.handle, COMPLETES_WITHIN).await;
         let data = std::fs::read(self.file()).unwrap();
-        assert!(data == swarm.payload, "the downloaded file is intact");
+        assert!(data == swarm.payload.data, "the downloaded file is intact");
         assert_eq!(stats.hash_failures, 0, "no bad data was ever written");
         assert_eq!(stats.error, None);
         stats
@@ -155,227 +113,6 @@ impl Leecher {
     async fn shutdown(self) {
         self.session.shutdown().await;
     }
-}
-
-/// Waits for a stats snapshot satisfying `condition`, and returns it.
-async fn stats_where(
-    handle: &TorrentHandle,
-    what: &str,
-    mut condition: impl FnMut(&TorrentStats) -> bool,
-) -> TorrentStats {
-    let mut stats = handle.stats();
-    // The `Ref` is cloned at once: it holds the channel's lock.
-    match tokio::time::timeout(DROPPED_WITHIN, stats.wait_for(|s| condition(s))).await {
-        Ok(Ok(stats)) => stats.clone(),
-        Ok(Err(_)) => panic!("the torrent task ended"),
-        Err(_) => panic!(
-            "{what}: not within {DROPPED_WITHIN:?}; peers: {:?}",
-            handle.stats().borrow().peers
-        ),
-    }
-}
-
-/// Waits until `handle`'s torrent no longer lists a peer at `addr`; checks the peer list stays small
-/// (at most `max_peers`).
-async fn forgets(handle: &TorrentHandle, addr: SocketAddr, max_peers: usize) -> TorrentStats {
-    let stats = stats_where(handle, "the hostile peer is forgotten", |s| {
-        s.peers.iter().all(|p| p.addr != addr)
-    })
-    .await;
-    assert!(
-        stats.peers.len() <= max_peers,
-        "{} peers listed",
-        stats.peers.len()
-    );
-    stats
-}
-
-/// A fake peer: a socket, the info-hash it handshook for, and a decoder for what the engine sends.
-struct Fake {
-    stream: TcpStream,
-    decoder: MessageDecoder,
-    /// The ids the engine wants `ut_metadata` and `ut_pex` messages under (from its extended
-    /// handshake, once seen).
-    their_metadata_id: Option<u8>,
-    their_pex_id: Option<u8>,
-}
-
-impl Fake {
-    /// Fast extension and extension protocol.
-    fn reserved() -> Reserved {
-        Reserved::default().with_fast().with_extensions()
-    }
-
-    fn new(stream: TcpStream, swarm: &Swarm, reserved: Reserved) -> Self {
-        let decoder = MessageDecoder::new(DecoderConfig {
-            n_pieces: Some(swarm.n_pieces),
-            fast_extension: reserved.supports_fast(),
-            ..DecoderConfig::default()
-        });
-        Self {
-            stream,
-            decoder,
-            their_metadata_id: None,
-            their_pex_id: None,
-        }
-    }
-
-    /// Connects to a session at `addr` and handshakes for the swarm's torrent.
-    async fn dial(addr: SocketAddr, swarm: &Swarm, peer_id: PeerId) -> Self {
-        Self::dial_with(addr, swarm, peer_id, Self::reserved()).await
-    }
-
-    async fn dial_with(
-        addr: SocketAddr,
-        swarm: &Swarm,
-        peer_id: PeerId,
-        reserved: Reserved,
-    ) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        Self::handshake_first(stream, swarm, peer_id, reserved).await
-    }
-
-    /// Sends our handshake, then reads the engine's.
-    async fn handshake_first(
-        mut stream: TcpStream,
-        swarm: &Swarm,
-        peer_id: PeerId,
-        reserved: Reserved,
-    ) -> Self {
-        let ours = Handshake::new(swarm.info_hash, peer_id).with_reserved(reserved);
-        stream.write_all(&ours.to_bytes()).await.unwrap();
-        let mut theirs = [0u8; Handshake::LEN];
-        tokio::time::timeout(ANSWER_WITHIN, stream.read_exact(&mut theirs))
-            .await
-            .expect("the engine answers the handshake")
-            .expect("the engine answers the handshake");
-        let theirs = Handshake::decode(&theirs).unwrap();
-        assert_eq!(theirs.info_hash, swarm.info_hash);
-        Self::new(stream, swarm, reserved)
-    }
-
-    /// Accepts the engine's connection on `listener`: reads its handshake, answers with ours.
-    async fn accept(listener: &TcpListener, swarm: &Swarm, peer_id: PeerId) -> Self {
-        let (mut stream, _) = tokio::time::timeout(ANSWER_WITHIN, listener.accept())
-            .await
-            .expect("the engine dials the fake peer")
-            .unwrap();
-        let mut theirs = [0u8; Handshake::LEN];
-        stream.read_exact(&mut theirs).await.unwrap();
-        let theirs = Handshake::decode(&theirs).unwrap();
-        assert_eq!(theirs.info_hash, swarm.info_hash);
-        let ours = Handshake::new(swarm.info_hash, peer_id).with_reserved(Self::reserved());
-        stream.write_all(&ours.to_bytes()).await.unwrap();
-        Self::new(stream, swarm, Self::reserved())
-    }
-
-    /// Where the engine sees this peer connect from (when the fake dialed).
-    fn local_addr(&self) -> SocketAddr {
-        self.stream.local_addr().unwrap()
-    }
-
-    /// Sends messages; `Err` if the engine closed the connection.
-    async fn send(&mut self, messages: impl IntoIterator<Item = Message>) -> std::io::Result<()> {
-        let mut out = BytesMut::new();
-        for message in messages {
-            message.encode_into(&mut out);
-        }
-        self.stream.write_all(&out).await
-    }
-
-    /// The engine's next message (keep-alives skipped); `None` once it closed the connection.
-    async fn recv(&mut self) -> Option<Message> {
-        let deadline = Instant::now() + ANSWER_WITHIN;
-        loop {
-            match self.decoder.poll_message() {
-                Ok(Some(Message::KeepAlive)) => continue,
-                Ok(Some(message)) => return Some(message),
-                Ok(None) => {}
-                Err(e) => panic!("the engine broke the protocol: {e}"),
-            }
-            let read = self.stream.read_buf(self.decoder.buffer_mut());
-            match tokio::time::timeout_at(deadline, read).await {
-                Err(_) => panic!("the engine sent nothing for {ANSWER_WITHIN:?}"),
-                Ok(Ok(0) | Err(_)) => return None,
-                Ok(Ok(_)) => {}
-            }
-        }
-    }
-
-    /// The engine's messages up to and including the first that satisfies `stop`; `None` if it
-    /// closed the connection first.
-    async fn recv_until(&mut self, stop: impl Fn(&Message) -> bool) -> Option<Vec<Message>> {
-        let mut messages = Vec::new();
-        loop {
-            let message = self.recv().await?;
-            let done = stop(&message);
-            messages.push(message);
-            if done {
-                return Some(messages);
-            }
-        }
-    }
-
-    /// Sends our extended handshake and waits for the engine's (which it sends once it registered
-    /// the connection); returns what the engine sent before it.
-    async fn greet(&mut self) -> Vec<Message> {
-        let ours = ExtendedHandshake::default()
-            .with_extension(UT_METADATA, FAKE_METADATA_ID)
-            .with_extension(UT_PEX, FAKE_PEX_ID);
-        self.send([ours.to_message()]).await.unwrap();
-        let mut messages = self
-            .recv_until(|m| matches!(m, Message::Extended { id: 0, .. }))
-            .await
-            .expect("the engine keeps a well-behaved peer");
-        let Some(Message::Extended { payload, .. }) = messages.pop() else {
-            unreachable!()
-        };
-        let theirs = ExtendedHandshake::decode(&payload).unwrap();
-        self.their_metadata_id = theirs.extension_id(UT_METADATA);
-        self.their_pex_id = theirs.extension_id(UT_PEX);
-        messages
-    }
-
-    /// Asks for the first piece of the info dictionary and waits for it: returns everything the
-    /// engine sent before the answer, or `None` if it closed the connection first.
-    async fn ping(&mut self) -> Option<Vec<Message>> {
-        let id = self
-            .their_metadata_id
-            .expect("greeted, and ut_metadata offered");
-        let request = MetadataMessage::Request { piece: 0 }.to_message(id);
-        self.send([request]).await.ok()?;
-        let answer = |message: &Message| match message {
-            Message::Extended {
-                id: FAKE_METADATA_ID,
-                payload,
-            } => matches!(
-                MetadataMessage::decode(payload),
-                Ok(MetadataMessage::Data { piece: 0, .. })
-            ),
-            _ => false,
-        };
-        let mut messages = self.recv_until(answer).await?;
-        messages.pop();
-        Some(messages)
-    }
-
-    /// Waits until the engine closes the connection (EOF or reset), discarding what it sends.
-    async fn closed(mut self) {
-        let deadline = Instant::now() + DROPPED_WITHIN;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
-                Err(_) => panic!("the hostile peer is still connected after {DROPPED_WITHIN:?}"),
-                Ok(Ok(0) | Err(_)) => return,
-                Ok(Ok(_)) => {}
-            }
-        }
-    }
-}
-
-/// Whether a message is a block (`piece`).
-fn is_block(message: &Message) -> bool {
-    matches!(message, Message::Piece(_))
 }
 
 /// For each of `attack`'s byte strings, a fake peer connects to a session that is about to download
@@ -388,11 +125,11 @@ async fn dropped_for(seed: u64, attack: impl FnOnce(&Swarm) -> Vec<Vec<u8>>) {
     let swarm = Swarm::new(seed).await;
     let leecher = swarm.leecher(common::loopback(seed + 1), vec![]).await;
     for (n, bytes) in (1..).zip(attack(&swarm)) {
-        let mut fake = Fake::dial(leecher.addr(), &swarm, fake_id(n)).await;
+        let mut fake = Fake::dial(leecher.addr(), swarm.payload.target(), fake_id(n)).await;
         assert_eq!(fake.greet().await, [Message::HaveNone]);
         let addr = fake.local_addr();
         // The engine may close before it has read everything: a failed write is fine.
-        let _ = fake.stream.write_all(&bytes).await;
+        let _ = fake.send_raw(&bytes).await;
         fake.closed().await;
         forgets(&leecher.handle, addr, 0).await;
     }
@@ -402,19 +139,11 @@ async fn dropped_for(seed: u64, attack: impl FnOnce(&Swarm) -> Vec<Vec<u8>>) {
     swarm.shutdown().await;
 }
 
-fn encoded(messages: impl IntoIterator<Item = Message>) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    for message in messages {
-        message.encode_into(&mut out);
-    }
-    out.to_vec()
-}
-
 /// 1. A bitfield one byte too long, and one byte too short: dropped (BEP 3: ⌈pieces/8⌉ bytes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bitfield_of_the_wrong_length_is_dropped() {
     dropped_for(101, |swarm| {
-        let right = shoal_wire::bitfield_len(swarm.n_pieces) as usize;
+        let right = shoal_wire::bitfield_len(swarm.n_pieces()) as usize;
         assert_eq!(right, 4);
         [right + 1, right - 1]
             .into_iter()
@@ -428,10 +157,10 @@ async fn a_bitfield_of_the_wrong_length_is_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bitfield_with_spare_bits_set_is_dropped() {
     dropped_for(111, |swarm| {
-        let bytes = vec![0xff; shoal_wire::bitfield_len(swarm.n_pieces) as usize];
+        let bytes = vec![0xff; shoal_wire::bitfield_len(swarm.n_pieces()) as usize];
         assert!(
             Bitfield::from_bytes(bytes.clone())
-                .validate(swarm.n_pieces)
+                .validate(swarm.n_pieces())
                 .is_err()
         );
         vec![encoded([Message::Bitfield(Bitfield::from_bytes(bytes))])]
@@ -443,7 +172,7 @@ async fn a_bitfield_with_spare_bits_set_is_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_have_out_of_range_is_dropped() {
     dropped_for(121, |swarm| {
-        [swarm.n_pieces, u32::MAX]
+        [swarm.n_pieces(), u32::MAX]
             .into_iter()
             .map(|piece| encoded([Message::Have(PieceIndex(piece))]))
             .collect()
@@ -456,7 +185,7 @@ async fn a_have_out_of_range_is_dropped() {
 async fn a_block_for_a_piece_out_of_range_is_dropped() {
     dropped_for(131, |swarm| {
         vec![encoded([Message::Piece(Block {
-            piece: PieceIndex(swarm.n_pieces),
+            piece: PieceIndex(swarm.n_pieces()),
             offset: 0,
             data: vec![0xee; BLOCK_LEN as usize].into(),
         })])]
@@ -488,7 +217,7 @@ async fn requests_out_of_range_are_rejected_or_dropped() {
     let leecher = swarm
         .leecher(common::loopback(152), vec![swarm.seeder_addr()])
         .await;
-    let mut fake = Fake::dial(swarm.seeder_addr(), &swarm, fake_id(1)).await;
+    let mut fake = Fake::dial(swarm.seeder_addr(), swarm.payload.target(), fake_id(1)).await;
     let first = fake.greet().await;
     assert_eq!(first, [Message::HaveAll]);
     fake.send([Message::Interested]).await.unwrap();
@@ -498,7 +227,7 @@ async fn requests_out_of_range_are_rejected_or_dropped() {
 
     let refused = [
         BlockRef {
-            piece: PieceIndex(swarm.n_pieces),
+            piece: PieceIndex(swarm.n_pieces()),
             offset: 0,
             len: BLOCK_LEN,
         },
@@ -540,7 +269,7 @@ async fn requests_out_of_range_are_rejected_or_dropped() {
         .collect();
     assert_eq!(served.len(), 1, "only the valid request is served");
     assert_eq!(served[0].block_ref(), valid);
-    assert!(served[0].data == swarm.block(1, BLOCK_LEN, BLOCK_LEN));
+    assert!(served[0].data == swarm.payload.block(1, BLOCK_LEN, BLOCK_LEN));
 
     // The second block of piece 0 starting 100 bytes early: it runs past the piece's end.
     let addr = fake.local_addr();
@@ -565,7 +294,7 @@ async fn a_block_longer_than_requested_is_dropped() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake_addr = listener.local_addr().unwrap();
     let leecher = swarm.leecher(common::loopback(162), vec![fake_addr]).await;
-    let mut fake = Fake::accept(&listener, &swarm, fake_id(1)).await;
+    let mut fake = Fake::accept(&listener, swarm.payload.target(), fake_id(1)).await;
     fake.greet().await;
     fake.send([Message::HaveAll, Message::Unchoke])
         .await
@@ -603,7 +332,7 @@ async fn blocks_never_requested_are_not_written() {
     let leecher = swarm
         .leecher(common::loopback(172), vec![listener.local_addr().unwrap()])
         .await;
-    let mut fake = Fake::accept(&listener, &swarm, fake_id(1)).await;
+    let mut fake = Fake::accept(&listener, swarm.payload.target(), fake_id(1)).await;
     fake.greet().await;
     // It has everything and never unchokes: the engine may not ask it for anything.
     fake.send([Message::HaveAll]).await.unwrap();
@@ -652,7 +381,7 @@ async fn requests_while_choked_are_never_served() {
         })
         .collect();
 
-    let mut fast = Fake::dial(swarm.seeder_addr(), &swarm, fake_id(1)).await;
+    let mut fast = Fake::dial(swarm.seeder_addr(), swarm.payload.target(), fake_id(1)).await;
     fast.greet().await;
     fast.send(requests.iter().map(|b| Message::Request(*b)))
         .await
@@ -669,7 +398,13 @@ async fn requests_while_choked_are_never_served() {
     assert_eq!(rejected, requests, "each refused with BEP 6 `reject`");
 
     let plain = Reserved::default().with_extensions();
-    let mut plain = Fake::dial_with(swarm.seeder_addr(), &swarm, fake_id(2), plain).await;
+    let mut plain = Fake::dial_with(
+        swarm.seeder_addr(),
+        swarm.payload.target(),
+        fake_id(2),
+        plain,
+    )
+    .await;
     plain.greet().await;
     plain
         .send(requests.iter().map(|b| Message::Request(*b)))
@@ -713,7 +448,8 @@ async fn a_request_flood_is_capped() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(64 * 1024).unwrap();
     let stream = socket.connect(swarm.seeder_addr()).await.unwrap();
-    let mut fake = Fake::handshake_first(stream, &swarm, fake_id(1), Fake::reserved()).await;
+    let mut fake =
+        Fake::handshake_first(stream, swarm.payload.target(), fake_id(1), Fake::reserved()).await;
     fake.greet().await;
     fake.send([Message::Interested]).await.unwrap();
     fake.recv_until(|m| *m == Message::Unchoke)
@@ -721,7 +457,7 @@ async fn a_request_flood_is_capped() {
         .expect("an interested peer is unchoked while slots are free");
 
     // Every full-size block but the last piece's, over and over.
-    let full_pieces = swarm.n_pieces - 1;
+    let full_pieces = swarm.n_pieces() - 1;
     let flood = (0..10_000u32).map(|i| {
         Message::Request(BlockRef {
             piece: PieceIndex(i % full_pieces),
@@ -776,7 +512,7 @@ async fn a_slowloris_peer_does_not_stall_the_download() {
     let leecher = swarm
         .leecher(config, vec![listener.local_addr().unwrap()])
         .await;
-    let mut fake = Fake::accept(&listener, &swarm, fake_id(1)).await;
+    let mut fake = Fake::accept(&listener, swarm.payload.target(), fake_id(1)).await;
     fake.greet().await;
     fake.send([Message::HaveAll, Message::Unchoke])
         .await
@@ -866,7 +602,7 @@ async fn a_pex_flood_is_limited_and_dropped() {
     let mut config = common::loopback(212);
     config.limits.max_peers_per_torrent = 1000;
     let leecher = swarm.leecher(config, vec![swarm.seeder_addr()]).await;
-    let mut fake = Fake::dial(leecher.addr(), &swarm, fake_id(1)).await;
+    let mut fake = Fake::dial(leecher.addr(), swarm.payload.target(), fake_id(1)).await;
     fake.greet().await;
     let pex_id = fake.their_pex_id.expect("the engine speaks PEX");
 
@@ -968,7 +704,7 @@ async fn a_self_connection_is_not_kept() {
     let own = session.local_addr();
     let handle = session
         .add_torrent(AddTorrent {
-            torrent: swarm.torrent.clone(),
+            torrent: swarm.payload.torrent.clone(),
             save_path: dir.path().into(),
             peers: vec![
                 own,
@@ -981,7 +717,7 @@ async fn a_self_connection_is_not_kept() {
         })
         .unwrap();
     let done = common::seeding(&handle, COMPLETES_WITHIN).await;
-    assert!(std::fs::read(dir.path().join("data.bin")).unwrap() == swarm.payload);
+    assert!(std::fs::read(dir.path().join("data.bin")).unwrap() == swarm.payload.data);
     assert_eq!(done.error, None);
     let stats = stats_where(&handle, "only the seeder is listed", |s| {
         s.peers.len() == 1 && s.peers[0].addr == swarm.seeder_addr()
@@ -1012,10 +748,10 @@ async fn a_second_connection_with_the_same_peer_id_is_closed() {
     let leecher = swarm
         .leecher(common::loopback(232), vec![swarm.seeder_addr()])
         .await;
-    let mut first = Fake::dial(leecher.addr(), &swarm, fake_id(7)).await;
+    let mut first = Fake::dial(leecher.addr(), swarm.payload.target(), fake_id(7)).await;
     first.greet().await;
     // The engine sends its handshake before it looks at the peer id, then closes.
-    let second = Fake::dial(leecher.addr(), &swarm, fake_id(7)).await;
+    let second = Fake::dial(leecher.addr(), swarm.payload.target(), fake_id(7)).await;
     let second_addr = second.local_addr();
     second.closed().await;
     first.ping().await.expect("the first connection is kept");

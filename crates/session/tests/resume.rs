@@ -179,3 +179,95 @@ async fn pause_closes_connections_and_resume_reconnects() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// A download that completes is recorded at once without waiting for the disk: its resume data names
+/// this boot. It is trusted within the boot (a crashed process leaves its writes in the page cache) and
+/// not after a reboot, when everything is checked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_download_is_recorded_unsynced_and_rechecked_after_a_reboot() {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let boot = boot.trim();
+    let source = tempfile::tempdir().unwrap();
+    let file = source.path().join("album.flac");
+    std::fs::write(
+        &file,
+        (0..200_000u32).map(|i| (i % 239) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let torrent = TorrentBuilder::new(&file)
+        .piece_length(16_384)
+        .build()
+        .unwrap()
+        .bytes;
+    let (seeder, seed) =
+        common::start(common::loopback(3), torrent.clone(), source.path(), vec![]).await;
+    settled(&seed).await;
+
+    // Download, and stop as soon as it completes (as `torrent-cli add` does).
+    let target = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let session = Session::new(config(state.path())).await.unwrap();
+    let handle = session
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers: vec![seeder.local_addr()],
+        })
+        .unwrap();
+    common::seeding(&handle, Duration::from_secs(20)).await;
+    let resume_path = state.path().join(format!("{}.resume", handle.info_hash()));
+    session.shutdown().await;
+    seeder.shutdown().await;
+    let resume = std::fs::read(&resume_path).unwrap();
+    let marker = format!("13:unsynced boot{}:{boot}", boot.len());
+    assert!(
+        resume.windows(marker.len()).any(|w| w == marker.as_bytes()),
+        "the completion was recorded unsynced, naming this boot: {}",
+        String::from_utf8_lossy(&resume)
+    );
+
+    // The same boot: trusted without reading (a corrupted byte with the same mtime goes unseen).
+    let downloaded = target.path().join("album.flac");
+    corrupt_keeping_mtime(&downloaded);
+    let restart = |resume: Vec<u8>| {
+        let state = state.path().to_path_buf();
+        let resume_path = resume_path.clone();
+        async move {
+            std::fs::write(&resume_path, resume).unwrap();
+            let session = Session::new(config(&state)).await.unwrap();
+            let handle = session.restore().unwrap().pop().unwrap().unwrap();
+            let stats = settled(&handle).await;
+            session.shutdown().await;
+            stats
+        }
+    };
+    let stats = restart(resume.clone()).await;
+    assert_eq!(
+        (stats.state, stats.pieces_have),
+        (TorrentState::Seeding, stats.pieces_total)
+    );
+
+    // Another boot (the same record, its boot id changed): everything is hashed, the corruption found.
+    let other: String = boot
+        .chars()
+        .map(|c| {
+            if c == '0' {
+                '1'
+            } else if c == '-' {
+                c
+            } else {
+                '0'
+            }
+        })
+        .collect();
+    let at = resume
+        .windows(boot.len())
+        .position(|w| w == boot.as_bytes())
+        .unwrap();
+    let mut rebooted = resume.clone();
+    rebooted[at..at + boot.len()].copy_from_slice(other.as_bytes());
+    let stats = restart(rebooted).await;
+    assert_eq!(stats.state, TorrentState::Downloading);
+    assert_eq!(stats.pieces_have, stats.pieces_total - 1);
+    assert!(!stats.have[0], "byte 100 is in piece 0");
+}

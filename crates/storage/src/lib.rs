@@ -42,5 +42,5 @@ mod storage;
 
 pub use error::StorageError;
 pub use layout::{FileEntry, FileSpan, Layout, Slice};
-pub use resume::{FileStamp, ResumeData, ResumePlan, write_atomic};
+pub use resume::{FileStamp, ResumeData, ResumePlan, boot_id, write_atomic};
 pub use storage::{PieceCheck, RecheckProgress, Storage, StorageOptions};

@@ -1,10 +1,13 @@
 //! Resume data: which pieces were verified, and the state of the files when that was recorded.
 //!
-//! The rule that makes it crash-safe: a piece goes into resume data only after its bytes were synced
-//! ([`Storage::sync_all`](crate::Storage::sync_all)), and the file is replaced atomically
-//! ([`write_atomic`]): after a crash the old record or the new one survives, never a torn one. On start,
-//! a piece is trusted only if every file it touches still has the size and modification time recorded;
-//! the rest are rechecked ([`ResumeData::plan`]).
+//! The rules that make it crash-safe: the file is replaced atomically ([`write_atomic`]), so after a
+//! crash the old record or the new one survives, never a torn one; and a piece goes into resume data
+//! only once its bytes are at least in the page cache. Resume data written after
+//! [`Storage::sync_all`](crate::Storage::sync_all) holds across a power loss. Resume data written
+//! without syncing names the boot it was written in ([`ResumeData::unsynced_boot`]): a process crash
+//! keeps the page cache, so it holds within that boot, but after a reboot it is not trusted at all
+//! ([`ResumeData::trusted_after`]). On start, a piece is trusted only if every file it touches still
+//! has the size and modification time recorded; the rest are rechecked ([`ResumeData::plan`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -31,6 +34,22 @@ pub struct ResumeData {
     pub verified: Vec<bool>,
     /// One stamp per file of the layout (`None` for padding and missing files).
     pub files: Vec<Option<FileStamp>>,
+    /// `None`: the files were synced before this was written. `Some(boot)`: they were not, and this
+    /// was written during boot `boot` ([`boot_id`]); it is worth nothing after a reboot.
+    pub unsynced_boot: Option<String>,
+}
+
+/// This boot of the machine (Linux: `/proc/sys/kernel/random/boot_id`); `None` where unknown, in which
+/// case unsynced resume data is never trusted.
+///
+/// ```
+/// // The same answer every time within one boot.
+/// assert_eq!(shoal_storage::boot_id(), shoal_storage::boot_id());
+/// ```
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_owned())
 }
 
 /// What to do on start, from [`ResumeData::plan`].
@@ -62,13 +81,16 @@ impl ResumeData {
                 None => OwnedValue::List(vec![]),
             })
             .collect();
-        let dict = [
+        let mut dict = vec![
             ("files", OwnedValue::List(files)),
             ("id", OwnedValue::Bytes(self.id.clone())),
             ("piece count", OwnedValue::Int(self.verified.len() as i64)),
-            ("verified", OwnedValue::Bytes(bitfield)),
-            ("version", OwnedValue::Int(VERSION)),
         ];
+        if let Some(boot) = &self.unsynced_boot {
+            dict.push(("unsynced boot", OwnedValue::Bytes(boot.as_bytes().to_vec())));
+        }
+        dict.push(("verified", OwnedValue::Bytes(bitfield)));
+        dict.push(("version", OwnedValue::Int(VERSION)));
         OwnedValue::Dict(
             dict.into_iter()
                 .map(|(k, v)| (k.as_bytes().to_vec(), v))
@@ -134,11 +156,41 @@ impl ResumeData {
                 _ => Err(bad("bad file stamp".into())),
             })
             .collect::<Result<_, _>>()?;
+        let unsynced_boot = match value.get(b"unsynced boot") {
+            None => None,
+            Some(boot) => Some(
+                boot.as_bytes()
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or_else(|| bad("bad boot id".into()))?
+                    .to_owned(),
+            ),
+        };
         Ok(Self {
             id: id.to_vec(),
             verified,
             files,
+            unsynced_boot,
         })
+    }
+
+    /// Whether this resume data may be trusted during boot `now` ([`boot_id`]): always if it was
+    /// written after a sync; otherwise only within the boot it was written in, since a reboot may have
+    /// lost what was still in the page cache.
+    ///
+    /// ```
+    /// use shoal_storage::ResumeData;
+    /// let mut resume = ResumeData { id: vec![1; 20], verified: vec![true], files: vec![None], unsynced_boot: None };
+    /// assert!(resume.trusted_after(None));
+    /// resume.unsynced_boot = Some("boot-a".into());
+    /// assert!(resume.trusted_after(Some("boot-a")));
+    /// assert!(!resume.trusted_after(Some("boot-b")));
+    /// assert!(!resume.trusted_after(None));
+    /// ```
+    pub fn trusted_after(&self, now: Option<&str>) -> bool {
+        match &self.unsynced_boot {
+            None => true,
+            Some(boot) => now == Some(boot.as_str()),
+        }
     }
 
     /// Splits the recorded pieces into those still trusted and those to hash again, given the files'

@@ -48,6 +48,7 @@ fn check_holds_for_recorded_resume_data() {
             id: RESUME_ID.to_vec(),
             verified,
             files: storage.file_stamps(),
+            unsynced_boot: None,
         };
         check_resume_data(&resume.to_bytes());
         assert_eq!(

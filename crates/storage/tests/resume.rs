@@ -37,6 +37,7 @@ fn sample() -> ResumeData {
                 mtime_ns: 6,
             }),
         ],
+        unsynced_boot: None,
     }
 }
 
@@ -47,6 +48,31 @@ fn round_trip() {
         ResumeData::from_bytes(&bytes, &[0xab; 20], &layout()).unwrap(),
         sample()
     );
+}
+
+#[test]
+fn unsynced_records_name_their_boot_and_are_worth_nothing_after_a_reboot() {
+    let mut unsynced = sample();
+    unsynced.unsynced_boot = Some("4f1c-boot".into());
+    let decoded = ResumeData::from_bytes(&unsynced.to_bytes(), &[0xab; 20], &layout()).unwrap();
+    assert_eq!(decoded, unsynced);
+    assert!(decoded.trusted_after(Some("4f1c-boot")), "the same boot");
+    assert!(!decoded.trusted_after(Some("9a0e-boot")), "after a reboot");
+    assert!(!decoded.trusted_after(None), "boot unknown");
+    // Synced records (and those written before the field existed) hold across reboots.
+    assert!(sample().trusted_after(Some("9a0e-boot")));
+    assert!(!sample().to_bytes().windows(7).any(|w| w == b"unsynce"));
+    // A boot id that is not a string is refused like any other corruption.
+    let mut bytes = unsynced.to_bytes();
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"unsynced boot")
+        .unwrap();
+    bytes.splice(at + 13..at + 13 + 11, b"i7e".iter().copied());
+    assert!(matches!(
+        ResumeData::from_bytes(&bytes, &[0xab; 20], &layout()),
+        Err(StorageError::Resume(_))
+    ));
 }
 
 #[test]
@@ -173,6 +199,7 @@ fn first_run(root: &Path) -> Vec<u8> {
         id: ID.to_vec(),
         verified: vec![true; 7],
         files: storage.file_stamps(),
+        unsynced_boot: None,
     }
     .to_bytes()
 }
