@@ -1155,6 +1155,34 @@ impl<P: Copy + Eq + Hash> Picker<P> {
         Ok(received)
     }
 
+    /// Takes back every outstanding request of a peer (one that stopped sending, say): the blocks go
+    /// back to the pool and are returned, so the caller can still welcome them if they come late.
+    ///
+    /// ```
+    /// use shoal_picker::Picker;
+    /// let mut picker: Picker<u8> = Picker::new(4, 32 * 1024, 4 * 32 * 1024, 1).unwrap();
+    /// picker.add_peer(1).unwrap();
+    /// picker.peer_have_all(1).unwrap();
+    /// picker.peer_unchoked(1).unwrap();
+    /// let asked = picker.pick_blocks(1, 3, std::time::Instant::now()).unwrap();
+    /// assert_eq!(picker.withdraw_requests(1).unwrap(), asked);
+    /// assert_eq!(picker.outstanding(1), Some(0));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PickerError::UnknownPeer`].
+    pub fn withdraw_requests(&mut self, peer: P) -> Result<Vec<BlockRef>, PickerError> {
+        let slot = self.slot(&peer)?;
+        let requests: Vec<Request> = self.peer_mut(slot).requests.drain(..).collect();
+        let mut returned = Vec::with_capacity(requests.len());
+        for request in requests {
+            self.release(request.piece, request.block);
+            returned.push(self.block_ref(request.piece, request.block));
+        }
+        Ok(returned)
+    }
+
     /// Records a peer's `reject request` message (BEP 6): the block goes back to the pool. Returns
     /// whether the request was outstanding.
     ///
@@ -1524,6 +1552,26 @@ mod tests {
         let mut out: Vec<u32> = blocks.iter().map(|b| b.piece.0).collect();
         out.dedup();
         out
+    }
+
+    #[test]
+    fn withdrawn_requests_go_to_another_peer() {
+        let mut picker = picker(8);
+        add(&mut picker, 1, None);
+        add(&mut picker, 2, None);
+        let first = pick(&mut picker, 1, 4);
+        assert_eq!(first.len(), 4);
+        assert_eq!(picker.withdraw_requests(1).unwrap(), first);
+        picker.check_invariants();
+        assert_eq!(picker.outstanding(1), Some(0));
+        // Nothing is outstanding any more, so peer 2 can take every block, the withdrawn ones too.
+        let second = pick(&mut picker, 2, 16);
+        assert_eq!(second.len(), 16);
+        assert!(first.iter().all(|b| second.contains(b)));
+        assert!(matches!(
+            picker.withdraw_requests(9),
+            Err(PickerError::UnknownPeer)
+        ));
     }
 
     fn t0() -> Instant {

@@ -132,6 +132,13 @@ struct Peer {
     /// It sent blocks of a piece that failed and has not proven itself since: it gets no requests while
     /// other peers can serve us, until the re-downloaded piece shows whether its blocks were right.
     suspected: bool,
+    /// When it last sent us a block (or, when it had nothing to send, when we started asking).
+    last_block: Instant,
+    /// It sent nothing for [`SNUB_AFTER`] with requests outstanding: they went to other peers and it
+    /// gets one request at a time until it sends a block.
+    snubbed: bool,
+    /// Requests refused in a row because its queue on us was full.
+    refused_floods: usize,
     download: RateMeter,
     upload: RateMeter,
     connected_at: Instant,
@@ -158,6 +165,12 @@ pub(crate) const OUR_METADATA_ID: u8 = 2;
 
 /// How long downloading waits after a write error (a full disk) before trying again.
 const STALL_RETRY: Duration = Duration::from_secs(10);
+
+/// The most bans a torrent remembers.
+const MAX_BANS: usize = 4096;
+
+/// A peer with requests outstanding that sends no block for this long is snubbed.
+const SNUB_AFTER: Duration = Duration::from_secs(10);
 
 /// Blocks a peer may send us that we never asked of it (nor withdrew recently) before it is dropped.
 const MAX_UNREQUESTED: u32 = 16;
@@ -947,6 +960,14 @@ impl Torrent {
             || self.picker.add_peer(key).is_err()
         {
             let _ = commands.send(Command::Close);
+            // An address we dialed that turned out a duplicate, ourselves or banned waits like a
+            // failed one; otherwise it would be redialed at once, over and over.
+            if hello.outgoing
+                && !self.paused
+                && let Some(backoff) = self.known.get_mut(&hello.addr)
+            {
+                backoff.failed(now);
+            }
             return false;
         }
         if hello.outgoing {
@@ -1020,6 +1041,9 @@ impl Torrent {
                 reqq: None,
                 proven: false,
                 suspected: false,
+                last_block: now,
+                snubbed: false,
+                refused_floods: 0,
                 pex_id: None,
                 metadata_id: None,
                 pex_sent: Vec::new(),
@@ -1193,6 +1217,19 @@ impl Torrent {
         // More than the `reqq` we advertise is a flood: refused, not queued.
         let flooded = peer.hello.queued.load(std::sync::atomic::Ordering::Relaxed)
             >= self.config.limits.max_queued_requests;
+        if flooded {
+            // Refusals queue up too: a peer that keeps asking while its queue is full (and does not
+            // read what we send) is dropped before they grow without bound.
+            peer.refused_floods += 1;
+            if peer.refused_floods > self.config.limits.max_queued_requests {
+                return Err(format!(
+                    "request flood: {} requests past a full queue",
+                    peer.refused_floods
+                ));
+            }
+        } else {
+            peer.refused_floods = 0;
+        }
         if peer.am_choking || !valid || flooded {
             if fast {
                 let _ = peer
@@ -1260,6 +1297,10 @@ impl Torrent {
                 }
                 return Ok(());
             }
+        }
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.last_block = now;
+            peer.snubbed = false;
         }
         let received = match self.picker.block_received(key, reference) {
             Ok(received) => received,
@@ -1419,9 +1460,23 @@ impl Torrent {
         }
     }
 
+    /// Adds a ban; `false` if it was there. The list is bounded: past [`MAX_BANS`], an old ban makes
+    /// room (an attacker with that many addresses gains one more try each).
+    fn remember_ban(&mut self, who: BanKey) -> bool {
+        if self.banned.contains(&who) {
+            return false;
+        }
+        if self.banned.len() >= MAX_BANS
+            && let Some(old) = self.banned.iter().next().copied()
+        {
+            self.banned.remove(&old);
+        }
+        self.banned.insert(who)
+    }
+
     /// Bans a sender of bad data: closes its connections and refuses it from now on.
     fn ban(&mut self, who: BanKey) {
-        if !self.banned.insert(who) {
+        if !self.remember_ban(who) {
             return;
         }
         tracing::warn!(peer = ?who, "banned for sending data that fails hash checks");
@@ -1435,7 +1490,7 @@ impl Torrent {
             // On loopback the key is the address we dialed (or a peer id): the same peer dialing in
             // from another port is known by its peer id.
             if !matches!(who, BanKey::Ip(_)) {
-                self.banned.insert(BanKey::PeerId(peer_id));
+                self.remember_ban(BanKey::PeerId(peer_id));
             }
             self.drop_peer(key, "banned: bad data");
         }
@@ -1488,6 +1543,9 @@ impl Torrent {
                 .count();
             depth = depth.min((piece_blocks.max(2) as usize).saturating_sub(unverified));
         }
+        if peer.snubbed {
+            depth = depth.min(1);
+        }
         if peer.in_flight >= depth {
             return;
         }
@@ -1511,6 +1569,10 @@ impl Torrent {
             || self.picks.is_empty()
         {
             return;
+        }
+        if peer.in_flight == 0 {
+            // Its clock for snubbing starts with its first outstanding request.
+            peer.last_block = now;
         }
         peer.in_flight += self.picks.len();
         let requests = self.picks.iter().map(|b| Message::Request(*b)).collect();
@@ -1571,6 +1633,42 @@ impl Torrent {
             if let Some(peer) = self.peers.get_mut(&key) {
                 peer.in_flight = peer.in_flight.saturating_sub(1);
                 peer.withdraw(block);
+            }
+        }
+        // A peer that stopped sending (a staller, or one whose link died) would hold its requests
+        // until they time out; once it is silent for SNUB_AFTER they go to other peers now.
+        // Under a download limit blocks come slower for everyone: allow each asking peer twice its
+        // even share's time for a block on top.
+        let limit = [&self.limits[0], &self.info.global_limits[0]]
+            .iter()
+            .filter_map(|l| l.rate())
+            .min();
+        let asking = self.peers.values().filter(|p| p.in_flight > 0).count() as u64;
+        let snub_after = SNUB_AFTER
+            + limit.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(
+                    2.0 * (u64::from(shoal_wire::BLOCK_LEN) * asking) as f64 / rate.max(1) as f64,
+                )
+            });
+        let silent: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.in_flight > 0 && !p.snubbed && now.duration_since(p.last_block) >= snub_after
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in silent {
+            let Ok(returned) = self.picker.withdraw_requests(key) else {
+                continue;
+            };
+            if let Some(peer) = self.peers.get_mut(&key) {
+                tracing::debug!(addr = %peer.hello.addr, blocks = returned.len(), "peer snubbed");
+                peer.snubbed = true;
+                peer.in_flight = peer.in_flight.saturating_sub(returned.len());
+                for block in returned {
+                    peer.withdraw(block);
+                }
             }
         }
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();

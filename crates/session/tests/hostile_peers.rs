@@ -469,6 +469,7 @@ async fn a_request_flood_is_capped() {
     let sent = fake.send(flood).await;
     let mut served = 0usize;
     let mut rejected = 0usize;
+    let mut answered = false;
     if sent.is_ok() {
         // Until the answer to the ping (everything handled) or the engine hangs up.
         let id = fake.their_metadata_id.unwrap();
@@ -482,7 +483,10 @@ async fn a_request_flood_is_capped() {
                 Message::Extended {
                     id: FAKE_METADATA_ID,
                     ..
-                } => break,
+                } => {
+                    answered = true;
+                    break;
+                }
                 _ => {}
             }
         }
@@ -491,9 +495,95 @@ async fn a_request_flood_is_capped() {
         served <= REQUEST_QUEUE_CAP + SOCKET_SLACK,
         "{served} of 10,000 flooded requests were queued and served ({rejected} rejected)"
     );
+    // It kept asking with its queue full and read nothing: its refusals would pile up, so it is
+    // dropped (after at most a queue's worth of them).
+    assert!(!answered, "the flooder is still connected");
+    assert!(
+        rejected <= REQUEST_QUEUE_CAP + 1,
+        "{rejected} refusals were queued for a peer that reads nothing"
+    );
 
     leecher.completes(&swarm).await;
     leecher.shutdown().await;
+    swarm.shutdown().await;
+}
+
+/// A fast peer that proves itself (its pieces verify), so it gets a deep pipeline, then goes silent
+/// holding its requests: they must go to the honest seeder once it is snubbed, long before the
+/// (here two-minute) request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proven_peer_that_goes_silent_is_snubbed() {
+    let swarm = Swarm::new(205).await;
+    // A slow honest seeder, so the fast fake gets most of the requests.
+    swarm.seed.set_limits(None, Some(128 * 1024)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = SessionConfig {
+        request_timeout: Duration::from_secs(120),
+        ..common::loopback(206)
+    };
+    let leecher = swarm
+        .leecher(
+            config,
+            vec![listener.local_addr().unwrap(), swarm.seeder_addr()],
+        )
+        .await;
+    let mut fake = Fake::accept(&listener, swarm.payload.target(), fake_id(1)).await;
+    fake.greet().await;
+    fake.send([Message::HaveAll, Message::Unchoke])
+        .await
+        .unwrap();
+    // Serve 24 blocks (a dozen pieces, which verify), then only take requests.
+    let mut served = 0;
+    let mut held = 0usize;
+    let silent_since = loop {
+        let Some(message) = fake.recv().await else {
+            panic!("the engine dropped the fast, honest-looking peer");
+        };
+        let Message::Request(asked) = message else {
+            continue;
+        };
+        if served < 24 {
+            let data = swarm.payload.block(asked.piece.0, asked.offset, asked.len);
+            let block = Block {
+                piece: asked.piece,
+                offset: asked.offset,
+                data: data.to_vec().into(),
+            };
+            fake.send([Message::Piece(block)]).await.unwrap();
+            served += 1;
+            if served == 24 {
+                break Instant::now();
+            }
+        }
+    };
+    // What it is asked for while silent: its pipeline, and one request at a time once snubbed.
+    let Fake {
+        mut stream,
+        mut decoder,
+        ..
+    } = fake;
+    let counting = tokio::spawn(async move {
+        loop {
+            while let Ok(Some(message)) = decoder.poll_message() {
+                if matches!(message, Message::Request(_)) {
+                    held += 1;
+                }
+            }
+            if !matches!(stream.read_buf(decoder.buffer_mut()).await, Ok(1..)) {
+                return held;
+            }
+        }
+    });
+    let stats = leecher.completes(&swarm).await;
+    let took = silent_since.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "completed {took:?} after the peer went silent: its requests waited for the timeout"
+    );
+    assert_eq!(stats.pieces_have, swarm.n_pieces());
+    leecher.shutdown().await;
+    let held = counting.await.unwrap();
+    assert!(held > 0, "the silent peer had requests outstanding");
     swarm.shutdown().await;
 }
 
@@ -763,6 +853,46 @@ async fn a_second_connection_with_the_same_peer_id_is_closed() {
     .await;
     assert!(stats.peers.iter().all(|p| p.addr != second_addr));
     assert_eq!(stats.peers.len(), 2, "{:?}", stats.peers);
+    leecher.shutdown().await;
+    swarm.shutdown().await;
+}
+
+/// An address we dial that answers with the peer id of a peer already connected is closed, and waits
+/// like a failed address before it is dialed again: not redialed every second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_answering_with_a_known_peer_id_is_not_redialed_at_once() {
+    let swarm = Swarm::new(241).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Not given the seeder: the download must not finish (and stop dialing) during the count.
+    let leecher = swarm.leecher(common::loopback(242), vec![]).await;
+    let mut first = Fake::dial(leecher.addr(), swarm.payload.target(), fake_id(8)).await;
+    first.greet().await;
+    leecher
+        .handle
+        .add_peers(vec![listener.local_addr().unwrap()])
+        .await;
+    let target = swarm.payload.target();
+    let dials = Arc::new(AtomicUsize::new(0));
+    let counted = dials.clone();
+    let answering = tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut twin = Fake::answer(stream, target, fake_id(8)).await;
+                twin.closed_within(DROPPED_WITHIN).await;
+            });
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let dialed = dials.load(Ordering::SeqCst);
+    // Backoff after each refusal: 2 s, then 4 s. Without it, a dial every second.
+    assert!(
+        (1..=3).contains(&dialed),
+        "the twin's address was dialed {dialed} times in 5 s"
+    );
+    assert!(first.ping().await.is_some(), "the first connection is kept");
+    answering.abort();
     leecher.shutdown().await;
     swarm.shutdown().await;
 }
