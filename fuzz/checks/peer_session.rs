@@ -3,8 +3,10 @@
 // `include!`/`#[path]`, by the fuzz target and by `crates/session/tests/fuzz_corpus.rs`, which replays
 // the committed corpus.
 //
-// One session runs for the whole fuzzing run, with two torrents of five 32 KiB pieces: one seeding and
-// one downloading (re-added empty whenever it completes). Each input is one connection.
+// One session runs for the whole fuzzing run, with torrents of five 32 KiB pieces: one seeding and one
+// downloading. When the download completes it is removed in the background and a twin torrent (the
+// same bytes under another name) starts empty in its place, so no input waits for a removal. Each
+// input is one connection.
 //
 // Input layout: byte 0 picks the connection (bit 0: the fast extension in our handshake; bit 1: the
 // downloading torrent instead of the seeding one). The rest is a list of operations, each an opcode
@@ -68,9 +70,11 @@ struct Torrent {
 /// The engine under test and what it knows.
 pub struct PeerSession {
     runtime: tokio::runtime::Runtime,
-    session: Session,
+    session: std::sync::Arc<Session>,
     seeding: Torrent,
     downloading: Torrent,
+    /// The other download twin: its info-hash and torrent file, added when `downloading` completes.
+    spare: (InfoHash, Vec<u8>),
     payload: Vec<u8>,
     next_peer: u32,
     _dir: tempfile::TempDir,
@@ -104,6 +108,7 @@ impl PeerSession {
         };
         let (seed_hash, seed_torrent) = build("seeding.bin");
         let (leech_hash, leech_torrent) = build("downloading.bin");
+        let spare = build("downloading-twin.bin");
         let leech_dir = dir.path().join("downloads");
         std::fs::create_dir(&leech_dir).expect("a download directory");
         let (session, seeding, downloading) = runtime.block_on(async {
@@ -122,13 +127,14 @@ impl PeerSession {
                 .await
                 .expect("the seeding torrent checks its data in time")
                 .expect("the torrent task runs");
-            (session, seeding, downloading)
+            (std::sync::Arc::new(session), seeding, downloading)
         });
         PeerSession {
             runtime,
             session,
             seeding,
             downloading,
+            spare,
             payload,
             next_peer: 0,
             _dir: dir,
@@ -182,23 +188,35 @@ impl PeerSession {
         }
     }
 
-    /// Removes the completed download with its data and adds it again, empty.
+    /// Starts the twin of the completed download, empty, and removes the completed one with its
+    /// data in the background. If the twin's own last removal is still going on, waits for the next
+    /// input.
     fn restart_download(&mut self) {
-        let Torrent {
-            info_hash,
+        let (hash, torrent) = self.spare.clone();
+        let save_path = self.downloading.save_path.clone();
+        let _guard = self.runtime.enter();
+        let Ok(handle) = self.session.add_torrent(AddTorrent {
+            torrent: torrent.clone(),
+            save_path: save_path.clone(),
+            peers: Vec::new(),
+        }) else {
+            return;
+        };
+        let fresh = Torrent {
+            handle,
+            info_hash: hash,
             torrent,
             save_path,
-            ..
-        } = &self.downloading;
-        let (info_hash, torrent, save_path) = (*info_hash, torrent.clone(), save_path.clone());
-        self.runtime.block_on(async {
-            self.session
-                .remove_torrent(info_hash, true)
+        };
+        let done = std::mem::replace(&mut self.downloading, fresh);
+        self.spare = (done.info_hash, done.torrent);
+        let session = self.session.clone();
+        self.runtime.spawn(async move {
+            session
+                .remove_torrent(done.info_hash, true)
                 .await
                 .expect("remove the completed download");
         });
-        let _guard = self.runtime.enter();
-        self.downloading = Torrent::add(&self.session, info_hash, torrent, save_path);
     }
 }
 
