@@ -83,6 +83,19 @@ fn is_stale_temporary(path: &Path) -> bool {
     })
 }
 
+/// Removes the temporary files that processes killed mid-write left in `dir` (`write_atomic`; the real
+/// files beside them are intact), whether or not the torrents are restored.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|entry| entry.path()) {
+        if is_stale_temporary(&path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// A user-readable copy of a torrent fetched through a magnet link: `torrents/<name>.torrent` in the
 /// state directory (the name sanitized; a clash gets the info-hash added).
 fn save_named_copy(dir: &Path, name: &str, info_hash: &InfoHash, torrent: &[u8]) {
@@ -397,6 +410,9 @@ impl Session {
     /// # Errors
     /// [`SessionError::Listen`] if the address cannot be bound.
     pub async fn new(config: SessionConfig) -> Result<Self, SessionError> {
+        if let Some(dir) = &config.state_dir {
+            remove_stale_temporaries(dir);
+        }
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -636,11 +652,6 @@ impl Session {
         let mut restored = Vec::new();
         for entry in entries {
             let path = entry.map_err(SessionError::State)?.path();
-            if is_stale_temporary(&path) {
-                // Left by a process killed mid-write (`write_atomic`); the real file is intact.
-                let _ = std::fs::remove_file(&path);
-                continue;
-            }
             let Some(kind) = path.extension().and_then(|ext| ext.to_str()) else {
                 continue;
             };
