@@ -56,6 +56,8 @@ const SYNC_ID: u8 = 7;
 const ENGINE_METADATA_ID: u8 = 2;
 /// The id the engine wants `ut_pex` under.
 const ENGINE_PEX_ID: u8 = 1;
+/// More peers than a second of inputs leaves behind: a leak.
+const MAX_LINGERING: usize = 1000;
 /// A healthy engine answers within milliseconds on loopback; this is a hang.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
@@ -112,13 +114,17 @@ impl PeerSession {
         let leech_dir = dir.path().join("downloads");
         std::fs::create_dir(&leech_dir).expect("a download directory");
         let (session, seeding, downloading) = runtime.block_on(async {
-            let session = Session::new(SessionConfig {
+            // Each input's connections close as it ends, but the engine notices a moment later: with
+            // the default per-torrent cap, a run of fast inputs would find the torrent full. A leak
+            // is caught below instead, by the peer count.
+            let mut config = SessionConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 seed: 1,
                 ..SessionConfig::default()
-            })
-            .await
-            .expect("a session");
+            };
+            config.limits.max_peers_per_torrent = 4096;
+            config.limits.max_connections = 8192;
+            let session = Session::new(config).await.expect("a session");
             let seeding = Torrent::add(&session, seed_hash, seed_torrent, dir.path().into());
             let downloading = Torrent::add(&session, leech_hash, leech_torrent, leech_dir);
             let mut stats = seeding.handle.stats();
@@ -181,6 +187,15 @@ impl PeerSession {
                 stats.name,
                 stats.state,
                 stats.error
+            );
+            // Closed connections are forgotten within a second (the stats' age): a count that keeps
+            // growing is a leak.
+            assert!(
+                stats.peers.len() <= MAX_LINGERING,
+                "{}: {} peers listed after input {}",
+                stats.name,
+                stats.peers.len(),
+                self.next_peer
             );
         }
         if self.downloading.handle.stats().borrow().state == TorrentState::Seeding {
