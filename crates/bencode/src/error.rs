@@ -82,34 +82,62 @@ impl fmt::Display for ErrorKind {
 /// assert_eq!(err.offset(), 2);
 /// assert_eq!(err.to_string(), "invalid bencode at byte 2: number has a leading zero");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DecodeError {
+    /// Boxed so that a `Result` carrying this error is barely larger than its success value: the
+    /// decoder passes results up through every level of nesting, and a one-pointer error keeps them in
+    /// registers.
+    inner: Box<Inner>,
+}
+
+/// What a [`DecodeError`] holds, behind its box.
+#[derive(Clone, PartialEq, Eq)]
+struct Inner {
     kind: ErrorKind,
     offset: Option<usize>,
 }
 
 impl DecodeError {
+    #[cold]
     pub(crate) fn new(kind: ErrorKind, offset: usize) -> Self {
         Self {
-            kind,
-            offset: Some(offset),
+            inner: Box::new(Inner {
+                kind,
+                offset: Some(offset),
+            }),
         }
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The byte offset in the input where the problem was detected.
     pub fn offset(&self) -> usize {
-        self.offset.unwrap_or(0)
+        self.inner.offset.unwrap_or(0)
     }
 
     /// Fills in the offset of an error raised without one (serde's `custom` errors).
+    #[inline]
     pub(crate) fn or_at(mut self, offset: usize) -> Self {
-        self.offset.get_or_insert(offset);
+        self.fill_offset(offset);
         self
+    }
+
+    /// [`or_at`](Self::or_at) in place.
+    #[cold]
+    pub(crate) fn fill_offset(&mut self, offset: usize) {
+        self.inner.offset.get_or_insert(offset);
+    }
+}
+
+impl fmt::Debug for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeError")
+            .field("kind", &self.inner.kind)
+            .field("offset", &self.inner.offset)
+            .finish()
     }
 }
 
@@ -119,7 +147,7 @@ impl fmt::Display for DecodeError {
             f,
             "invalid bencode at byte {}: {}",
             self.offset(),
-            self.kind
+            self.inner.kind
         )
     }
 }
@@ -127,10 +155,13 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 impl serde::de::Error for DecodeError {
+    #[cold]
     fn custom<T: fmt::Display>(msg: T) -> Self {
         Self {
-            kind: ErrorKind::Custom(msg.to_string()),
-            offset: None,
+            inner: Box::new(Inner {
+                kind: ErrorKind::Custom(msg.to_string()),
+                offset: None,
+            }),
         }
     }
 }

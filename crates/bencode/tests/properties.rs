@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use bendy::decoding::FromBencode;
 use proptest::prelude::*;
+use serde::Deserialize;
 use shoal_bencode::{
-    DecodeOptions, OwnedValue, decode, decode_prefix, decode_with, encode, from_bytes, to_bytes,
+    DecodeOptions, ErrorKind, OwnedValue, Value, decode, decode_prefix, decode_with, encode,
+    from_bytes, from_bytes_with, to_bytes,
 };
 
 fn owned_value() -> impl Strategy<Value = OwnedValue> {
@@ -55,8 +57,175 @@ fn bendy_decode(bytes: &[u8]) -> Result<bendy::value::Value<'static>, bendy::dec
     bendy::value::Value::decode_bencode_object(object).map(|v| v.into_owned())
 }
 
+/// A struct that goes through every typed fast path: text, integers, lists of text (read with a size
+/// hint), lists of structs, bytes, and unknown fields skipped.
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+struct Typed<'a> {
+    #[serde(borrow)]
+    a: Option<&'a str>,
+    b: Option<i64>,
+    #[serde(borrow)]
+    c: Vec<&'a str>,
+    #[serde(borrow)]
+    d: Vec<Inner<'a>>,
+    #[serde(borrow)]
+    e: Option<&'a serde_bytes::Bytes>,
+    f: Option<u64>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Inner<'a> {
+    length: u64,
+    #[serde(borrow)]
+    path: Vec<&'a str>,
+}
+
+/// What decoding a [`Typed`] must give, worked out from the tree decoder's value: `None` where the value
+/// does not have the struct's shape (a wrong kind, text that is not UTF-8, a field twice).
+fn typed_from_tree<'a>(value: &Value<'a>) -> Option<Typed<'a>> {
+    fn texts<'a>(value: &Value<'a>) -> Option<Vec<&'a str>> {
+        value.as_list()?.iter().map(Value::as_str).collect()
+    }
+    fn inner<'a>(value: &Value<'a>) -> Option<Inner<'a>> {
+        let (mut length, mut path) = (None, None);
+        for (key, value) in value.as_dict()? {
+            match *key {
+                b"length" if length.is_none() => {
+                    length = Some(u64::try_from(value.as_int()?).ok()?)
+                }
+                b"path" if path.is_none() => path = Some(texts(value)?),
+                b"length" | b"path" => return None,
+                _ => {}
+            }
+        }
+        Some(Inner {
+            length: length?,
+            path: path?,
+        })
+    }
+    let mut typed = Typed::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, value) in value.as_dict()? {
+        if matches!(*key, b"a" | b"b" | b"c" | b"d" | b"e" | b"f") && !seen.insert(*key) {
+            return None;
+        }
+        match *key {
+            b"a" => typed.a = Some(value.as_str()?),
+            b"b" => typed.b = Some(value.as_int()?),
+            b"c" => typed.c = texts(value)?,
+            b"d" => typed.d = value.as_list()?.iter().map(inner).collect::<Option<_>>()?,
+            b"e" => typed.e = Some(serde_bytes::Bytes::new(value.as_bytes()?)),
+            b"f" => typed.f = Some(u64::try_from(value.as_int()?).ok()?),
+            _ => {}
+        }
+    }
+    Some(typed)
+}
+
+/// Text, sometimes with multi-byte characters, sometimes not UTF-8 at all.
+fn text() -> impl Strategy<Value = OwnedValue> {
+    prop_oneof![
+        4 => "[a-z é€😀]{0,12}".prop_map(|s| OwnedValue::Bytes(s.into_bytes())),
+        1 => prop::collection::vec(any::<u8>(), 0..6).prop_map(OwnedValue::Bytes),
+    ]
+}
+
+/// A dictionary shaped like [`Typed`] most of the time, with the odd field of the wrong kind.
+fn typed_value() -> impl Strategy<Value = OwnedValue> {
+    let texts = prop::collection::vec(text(), 0..5)
+        .prop_map(OwnedValue::List)
+        .boxed();
+    let int = prop_oneof![any::<i64>(), 0..1_000_000_000_000i64]
+        .prop_map(OwnedValue::Int)
+        .boxed();
+    let inner = (int.clone(), texts.clone(), prop::option::of(owned_value())).prop_map(
+        |(length, path, extra)| {
+            let mut entries = vec![(b"length".to_vec(), length), (b"path".to_vec(), path)];
+            entries.extend(extra.map(|extra| (b"z".to_vec(), extra)));
+            OwnedValue::Dict(entries.into_iter().collect())
+        },
+    );
+    let field = |right: BoxedStrategy<OwnedValue>| {
+        prop::option::of(prop_oneof![8 => right, 1 => owned_value()])
+    };
+    (
+        field(text().boxed()),
+        field(int.clone()),
+        field(texts),
+        field(
+            prop::collection::vec(inner, 0..4)
+                .prop_map(OwnedValue::List)
+                .boxed(),
+        ),
+        field(
+            prop::collection::vec(any::<u8>(), 0..30)
+                .prop_map(OwnedValue::Bytes)
+                .boxed(),
+        ),
+        field(int),
+        prop::option::of(owned_value()),
+    )
+        .prop_map(|(a, b, c, d, e, f, g)| {
+            let entries = [
+                ("a", a),
+                ("b", b),
+                ("c", c),
+                ("d", d),
+                ("e", e),
+                ("f", f),
+                ("g", g),
+            ];
+            OwnedValue::Dict(
+                entries
+                    .into_iter()
+                    .filter_map(|(key, value)| Some((key.as_bytes().to_vec(), value?)))
+                    .collect(),
+            )
+        })
+}
+
+/// Decodes `bytes` as a [`Typed`] and checks the answer against the tree decoder's.
+fn check_typed(bytes: &[u8], options: &DecodeOptions) -> Result<(), TestCaseError> {
+    let typed = from_bytes_with::<Typed<'_>>(bytes, options);
+    match decode_with(bytes, options) {
+        Ok(tree) => match typed_from_tree(&tree) {
+            Some(expected) => prop_assert_eq!(typed.unwrap(), expected),
+            None => prop_assert!(typed.is_err(), "accepted {:?}", typed),
+        },
+        Err(tree_err) => {
+            let typed_err = typed.expect_err("malformed input accepted");
+            // A type error can come first; a malformed input error is the tree decoder's, exactly.
+            if !matches!(
+                typed_err.kind(),
+                ErrorKind::Custom(_) | ErrorKind::InvalidUtf8
+            ) {
+                prop_assert_eq!(typed_err, tree_err);
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn typed_decoding_agrees_with_the_tree(
+        value in typed_value(),
+        mutation in prop::option::of((
+            any::<prop::sample::Index>(),
+            prop::sample::select(b"0123456789ilde:-x\xff".to_vec()),
+        )),
+    ) {
+        let mut bytes = value.to_bytes();
+        if let Some((at, byte)) = mutation {
+            let at = at.index(bytes.len());
+            bytes[at] = byte;
+        }
+        check_typed(&bytes, &DecodeOptions::strict())?;
+        check_typed(&bytes, &DecodeOptions::lenient())?;
+    }
 
     #[test]
     fn encode_decode_encode_is_identity(value in owned_value()) {

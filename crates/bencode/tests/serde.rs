@@ -208,3 +208,270 @@ fn serde_limits_hold() {
     let err = from_bytes_with::<Vec<i64>>(b"li1ei2ei3ee", &options).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::TokenLimit(3));
 }
+
+#[test]
+fn values_of_another_kind_read_as_before() {
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Pair<'a> {
+        a: i64,
+        b: &'a str,
+    }
+    let err_at = |err: shoal_bencode::DecodeError| (err.to_string(), err.offset());
+    // A struct can also be written as the list of its fields.
+    assert_eq!(
+        from_bytes::<Pair<'_>>(b"li1e1:xe").unwrap(),
+        Pair { a: 1, b: "x" }
+    );
+    // Type errors say what was found and where.
+    assert_eq!(
+        err_at(from_bytes::<Vec<i64>>(b"d1:ai1ee").unwrap_err()),
+        (
+            "invalid bencode at byte 0: invalid type: map, expected a sequence".into(),
+            0
+        )
+    );
+    assert_eq!(
+        err_at(from_bytes::<&str>(b"i5e").unwrap_err()),
+        (
+            "invalid bencode at byte 0: invalid type: integer `5`, expected a borrowed string"
+                .into(),
+            0
+        )
+    );
+    assert_eq!(
+        err_at(from_bytes::<i64>(b"3:abc").unwrap_err()),
+        (
+            "invalid bencode at byte 0: invalid type: byte array, expected i64".into(),
+            0
+        )
+    );
+    assert_eq!(
+        from_bytes::<Pair<'_>>(b"d1:a3:abc1:b1:xe")
+            .unwrap_err()
+            .offset(),
+        4
+    );
+    assert_eq!(
+        from_bytes::<Pair<'_>>(b"d1:ai1e1:bi2ee")
+            .unwrap_err()
+            .offset(),
+        10
+    );
+    assert_eq!(
+        from_bytes::<Pair<'_>>(b"d1:ai1e1:bli2eee")
+            .unwrap_err()
+            .offset(),
+        10
+    );
+    // Values the type cannot hold, and text that is not UTF-8.
+    let err = from_bytes::<Pair<'_>>(b"d1:ai1e1:b1:\xffe").unwrap_err();
+    assert_eq!((err.kind(), err.offset()), (&ErrorKind::InvalidUtf8, 10));
+    assert_eq!(from_bytes::<u8>(b"i300e").unwrap_err().offset(), 0);
+    assert_eq!(from_bytes::<u64>(b"i-1e").unwrap_err().offset(), 0);
+    assert_eq!(from_bytes::<bool>(b"i2e").unwrap_err().offset(), 0);
+}
+
+#[test]
+fn every_length_of_text_and_integer() {
+    // Short values take a fast path, long or negative ones the careful one: both read the same.
+    for len in [0, 1, 9, 10, 99, 100, 101, 1000, 40_000] {
+        let text = "é".repeat(len / 2) + &"x".repeat(len % 2);
+        let bytes = to_bytes(&text).unwrap();
+        assert_eq!(from_bytes::<&str>(&bytes).unwrap(), text);
+        assert_eq!(from_bytes::<String>(&bytes).unwrap(), text);
+    }
+    for value in [
+        0,
+        1,
+        -1,
+        9,
+        10,
+        99,
+        123_456_789,
+        999_999_999_999_999,
+        1_000_000_000_000_000,
+        i64::MAX,
+        i64::MIN,
+    ] {
+        let bytes = to_bytes(&value).unwrap();
+        assert_eq!(from_bytes::<i64>(&bytes).unwrap(), value);
+    }
+    // Malformed numbers fail the same way on either path.
+    for (input, kind, offset) in [
+        (&b"03:abc"[..], ErrorKind::LeadingZero, 0),
+        (b"5:abc", ErrorKind::LengthPastEnd(5), 0),
+        (b"100:abc", ErrorKind::LengthPastEnd(100), 0),
+        (b":abc", ErrorKind::UnexpectedByte(b':'), 0),
+        (b"1", ErrorKind::UnexpectedEof, 1),
+    ] {
+        let err = from_bytes::<&str>(input).unwrap_err();
+        assert_eq!((err.kind(), err.offset()), (&kind, offset), "{input:?}");
+    }
+    for (input, kind, offset) in [
+        (&b"i03e"[..], ErrorKind::LeadingZero, 1),
+        (b"i-0e", ErrorKind::NegativeZero, 2),
+        (b"ie", ErrorKind::MissingDigits, 1),
+        (b"i12", ErrorKind::UnexpectedEof, 3),
+        (b"i1x2e", ErrorKind::UnexpectedByte(b'x'), 2),
+        (b"i9223372036854775808e", ErrorKind::IntegerOverflow, 1),
+        (b"i99999999999999999999e", ErrorKind::IntegerOverflow, 1),
+    ] {
+        let err = from_bytes::<i64>(input).unwrap_err();
+        assert_eq!((err.kind(), err.offset()), (&kind, offset), "{input:?}");
+    }
+}
+
+#[test]
+fn text_is_checked_across_windows() {
+    // Text with multi-byte characters between blobs that are not UTF-8, over a few hundred kilobytes:
+    // the UTF-8 check covers stretches of input at a time, and must start again past each blob and
+    // end on the right character wherever a stretch stops.
+    let pieces = ["a", "é", "€", "😀", "xyz"];
+    let mut expected = Vec::new();
+    for i in 0..6_000usize {
+        let len = if i % 97 == 0 { 300 + i % 500 } else { i % 40 };
+        let text: String = pieces
+            .iter()
+            .cycle()
+            .skip(i % 5)
+            .take(len)
+            .copied()
+            .collect();
+        let blob: Vec<u8> = (0..i % 7).map(|j| 0x80 | (i + j) as u8).collect();
+        expected.push((blob, text));
+    }
+    let encoded = OwnedValue::List(
+        expected
+            .iter()
+            .map(|(blob, text)| {
+                OwnedValue::List(vec![
+                    OwnedValue::Bytes(blob.clone()),
+                    OwnedValue::from(text.as_str()),
+                ])
+            })
+            .collect(),
+    )
+    .to_bytes();
+    assert!(encoded.len() > 200_000);
+    let decoded: Vec<(&serde_bytes::Bytes, &str)> = from_bytes(&encoded).unwrap();
+    assert_eq!(decoded.len(), expected.len());
+    for ((blob, text), (want_blob, want_text)) in decoded.iter().zip(&expected) {
+        assert_eq!((&blob[..], *text), (&want_blob[..], want_text.as_str()));
+    }
+    // A text value that stops inside a character is refused, at its own offset.
+    let mut bad = b"l".to_vec();
+    let mut offset = 0;
+    for i in 0..2_000 {
+        if i == 1_500 {
+            offset = bad.len();
+            bad.extend_from_slice(b"3:ab\xc3");
+        }
+        bad.extend_from_slice("2:é".as_bytes());
+    }
+    bad.extend_from_slice(b"1:xe");
+    let err = from_bytes::<Vec<&str>>(&bad).unwrap_err();
+    assert_eq!(
+        (err.kind(), err.offset()),
+        (&ErrorKind::InvalidUtf8, offset)
+    );
+    // So is one whose character runs on into the next value's bytes.
+    let err = from_bytes::<(&str, &serde_bytes::Bytes)>(b"l1:\xc32:\xa9ae").unwrap_err();
+    assert_eq!((err.kind(), err.offset()), (&ErrorKind::InvalidUtf8, 1));
+}
+
+#[test]
+fn short_lists_of_text_come_with_their_length() {
+    /// The size hint a list gives before its first item and after it, and its length.
+    #[derive(Debug, PartialEq)]
+    struct Hints(Option<usize>, Option<usize>, usize);
+    impl<'de> Deserialize<'de> for Hints {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Hints;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a list")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Hints, A::Error> {
+                    let first = seq.size_hint();
+                    let mut len = 0;
+                    let mut second = None;
+                    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                        len += 1;
+                        if len == 1 {
+                            second = seq.size_hint();
+                        }
+                    }
+                    Ok(Hints(first, second, len))
+                }
+            }
+            deserializer.deserialize_seq(Visitor)
+        }
+    }
+    // The input must leave room for the look ahead; what follows the list does not matter to it.
+    let hints = |list: &[u8]| {
+        let padded = [b"l".as_slice(), list, b"l", &b"i0e".repeat(50), b"ee"].concat();
+        from_bytes::<(Hints, serde::de::IgnoredAny)>(&padded)
+            .unwrap()
+            .0
+    };
+    assert_eq!(hints(b"le"), Hints(Some(0), None, 0));
+    assert_eq!(hints(b"l1:ae"), Hints(Some(1), Some(0), 1));
+    assert_eq!(hints(b"l1:a0:2:bce"), Hints(Some(3), Some(2), 3));
+    let long_text = format!("l99:{}e", "x".repeat(99));
+    assert_eq!(hints(long_text.as_bytes()), Hints(Some(1), Some(0), 1));
+    // Anything else comes without: longer text, other values, long lists, too little input left. (The
+    // hint is for what is left: once past those items, it is back.)
+    let longer_text = format!("l100:{}e", "x".repeat(100));
+    assert_eq!(hints(longer_text.as_bytes()), Hints(None, Some(0), 1));
+    assert_eq!(hints(b"li1e1:ae"), Hints(None, Some(1), 2));
+    assert_eq!(hints(b"l1:alee"), Hints(None, None, 2));
+    let many = [b"l".as_slice(), &b"1:a".repeat(60), b"e"].concat();
+    assert_eq!(hints(&many), Hints(None, None, 60));
+    assert_eq!(
+        from_bytes::<Hints>(b"l1:a1:be").unwrap(),
+        Hints(None, None, 2)
+    );
+    // A vector of text is then allocated at its final size.
+    let input = [
+        b"ll3:dir3:sub8:file.txtel".as_slice(),
+        &b"i0e".repeat(50),
+        b"ee",
+    ]
+    .concat();
+    let (path, _): (Vec<&str>, serde::de::IgnoredAny) = from_bytes(&input).unwrap();
+    assert_eq!(path, ["dir", "sub", "file.txt"]);
+    assert_eq!(path.capacity(), 3);
+}
+
+#[test]
+fn token_limit_on_the_fast_paths() {
+    let options = |max_tokens| DecodeOptions {
+        max_tokens,
+        ..DecodeOptions::strict()
+    };
+    let err = from_bytes_with::<Vec<&str>>(b"l1:a1:b1:ce", &options(3)).unwrap_err();
+    assert_eq!((err.kind(), err.offset()), (&ErrorKind::TokenLimit(3), 7));
+    assert!(from_bytes_with::<Vec<&str>>(b"l1:a1:be", &options(3)).is_ok());
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Two<'a> {
+        a: &'a str,
+        b: i64,
+    }
+    let err = from_bytes_with::<Two<'_>>(b"d1:a1:x1:bi5ee", &options(2)).unwrap_err();
+    assert_eq!((err.kind(), err.offset()), (&ErrorKind::TokenLimit(2), 10));
+    assert!(from_bytes_with::<Two<'_>>(b"d1:a1:x1:bi5ee", &options(3)).is_ok());
+}
+
+#[test]
+fn errors_debug_as_kind_and_offset() {
+    let err = from_bytes::<i64>(b"i03e").unwrap_err();
+    assert_eq!(
+        format!("{err:?}"),
+        "DecodeError { kind: LeadingZero, offset: Some(1) }"
+    );
+}
