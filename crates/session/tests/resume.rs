@@ -32,6 +32,18 @@ async fn settled(handle: &TorrentHandle) -> TorrentStats {
     .clone()
 }
 
+/// Writes `len` bytes as `dir/name` and makes a torrent of it (16 KiB pieces).
+fn one_file(dir: &Path, name: &str, len: u32) -> (std::path::PathBuf, Vec<u8>) {
+    let file = dir.join(name);
+    std::fs::write(&file, (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>()).unwrap();
+    let torrent = TorrentBuilder::new(&file)
+        .piece_length(16_384)
+        .build()
+        .unwrap()
+        .bytes;
+    (file, torrent)
+}
+
 /// Flips one byte of `path` while keeping its size and modification time.
 fn corrupt_keeping_mtime(path: &Path) {
     let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
@@ -50,17 +62,7 @@ fn corrupt_keeping_mtime(path: &Path) {
 async fn restart_trusts_unchanged_files_and_rechecks_changed_ones() {
     let data = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let file = data.path().join("movie.mkv");
-    std::fs::write(
-        &file,
-        (0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let torrent = TorrentBuilder::new(&file)
-        .piece_length(16_384)
-        .build()
-        .unwrap()
-        .bytes;
+    let (file, torrent) = one_file(data.path(), "movie.mkv", 300_000);
 
     // First run: the data is checked in full and resume data is written on shutdown.
     let session = Session::new(config(state.path())).await.unwrap();
@@ -188,17 +190,7 @@ async fn a_completed_download_is_recorded_unsynced_and_rechecked_after_a_reboot(
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     let boot = boot.trim();
     let source = tempfile::tempdir().unwrap();
-    let file = source.path().join("album.flac");
-    std::fs::write(
-        &file,
-        (0..200_000u32).map(|i| (i % 239) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let torrent = TorrentBuilder::new(&file)
-        .piece_length(16_384)
-        .build()
-        .unwrap()
-        .bytes;
+    let (_, torrent) = one_file(source.path(), "album.flac", 200_000);
     let (seeder, seed) =
         common::start(common::loopback(3), torrent.clone(), source.path(), vec![]).await;
     settled(&seed).await;
