@@ -23,7 +23,7 @@
 // | 6 | piece (index, begin, length; the right bytes or input bytes) |
 // | 7 | cancel (index, begin, length) |
 // | 8 | have all / have none / reject / allowed fast / suggest |
-// | 9 | extended: a handshake (with a `metadata_size`), `ut_pex` with loopback peers, or raw bytes to |
+// | 9 | extended: a handshake (with a `metadata_size`), `ut_pex` naming our own listeners, or raw bytes to |
 // |   | `ut_metadata` or an unknown id |
 // | 10 | waits for the engine, then answers its requests (the right bytes, or flipped ones) |
 // | 11 | waits for the engine |
@@ -77,6 +77,9 @@ pub struct PeerSession {
     downloading: Torrent,
     /// The other download twin: its info-hash and torrent file, added when `downloading` completes.
     spare: (InfoHash, Vec<u8>),
+    /// The only addresses PEX offers the engine: our own listeners, which close what they accept.
+    /// Anything else could be another program's port on this machine.
+    pex_targets: Vec<SocketAddr>,
     payload: Vec<u8>,
     next_peer: u32,
     _dir: tempfile::TempDir,
@@ -135,12 +138,27 @@ impl PeerSession {
                 .expect("the torrent task runs");
             (std::sync::Arc::new(session), seeding, downloading)
         });
+        let pex_targets = (0..4)
+            .map(|_| {
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                    .expect("a listener for PEX to name");
+                let addr = listener.local_addr().expect("its address");
+                runtime.spawn(async move {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        drop(stream);
+                    }
+                });
+                addr
+            })
+            .collect();
         PeerSession {
             runtime,
             session,
             seeding,
             downloading,
             spare,
+            pex_targets,
             payload,
             next_peer: 0,
             _dir: dir,
@@ -167,9 +185,10 @@ impl PeerSession {
             Reserved::default().with_extensions()
         };
         let payload = &self.payload;
+        let pex_targets = &self.pex_targets;
         self.runtime.block_on(async {
             let mut fake = Fake::dial(addr, info_hash, peer_id, reserved).await;
-            fake.play(ops, payload).await;
+            fake.play(ops, payload, pex_targets).await;
             // A fresh, well-behaved peer is served afterwards.
             let healthy = fake_peer_id(b"-OK0001-", self.next_peer);
             let mut check = Fake::dial(addr, info_hash, healthy, reserved).await;
@@ -382,7 +401,7 @@ impl Fake {
     }
 
     /// Plays the operations of `input`, then waits for the engine.
-    async fn play(&mut self, input: &[u8], payload: &[u8]) {
+    async fn play(&mut self, input: &[u8], payload: &[u8], pex_targets: &[SocketAddr]) {
         let mut input = Input(input);
         let mut out = BytesMut::new();
         while !input.0.is_empty() && !self.closed {
@@ -391,7 +410,7 @@ impl Fake {
                     let id = input.byte();
                     let len = usize::from(input.byte());
                     let mut body = input.bytes(len);
-                    // PEX goes through opcode 9 only, which keeps its addresses on loopback.
+                    // PEX goes through opcode 9 only, which names only our own listeners.
                     if id == 20 && body.first() == Some(&ENGINE_PEX_ID) {
                         body[0] = 99;
                     }
@@ -445,14 +464,12 @@ impl Fake {
                             handshake.to_bytes()
                         }
                         1 => {
-                            // Peers to dial: loopback only, so nothing leaves the machine.
+                            // Peers to dial: only our own listeners, so the engine touches nothing else on the machine.
                             let n = usize::from(input.byte() % 64);
                             let added = (0..n)
                                 .map(|_| shoal_wire::PexPeer {
-                                    addr: SocketAddr::from((
-                                        [127, 0, 0, input.byte()],
-                                        u16::from_be_bytes([input.byte(), input.byte()]),
-                                    )),
+                                    addr: pex_targets
+                                        [usize::from(input.byte()) % pex_targets.len()],
                                     flags: shoal_wire::PexFlags(input.byte()),
                                 })
                                 .collect();
