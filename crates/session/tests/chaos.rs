@@ -594,13 +594,7 @@ fn request_burst(round: u64, world: &World) -> (BytesMut, u64) {
             len: BLOCK_LEN,
         }));
     }
-    for i in 0..64u64 {
-        let piece = ((round * 64 + i) % u64::from(world.n_pieces)) as u32;
-        messages.push(Message::Have(PieceIndex(piece)));
-    }
-    messages.extend(std::iter::repeat_n(Message::KeepAlive, 500));
-    let n = messages.len() as u64;
-    (encode(messages), n)
+    noise(round, world, messages)
 }
 
 /// One burst of the PEX flooder: a PEX message of 200 addresses (dead ones on 127.77.x.y:1, and those
@@ -637,13 +631,7 @@ fn pex_burst(round: u64, pex_id: Option<u8>, world: &World) -> (BytesMut, u64) {
         offset: 0,
         data: vec![0xee; BLOCK_LEN as usize].into(),
     }));
-    for i in 0..64u64 {
-        let piece = ((round * 64 + i) % u64::from(world.n_pieces)) as u32;
-        messages.push(Message::Have(PieceIndex(piece)));
-    }
-    messages.extend(std::iter::repeat_n(Message::KeepAlive, 500));
-    let n = messages.len() as u64;
-    (encode(messages), n)
+    noise(round, world, messages)
 }
 
 /// Floods the downloader until it closes the connection. The request flooder reads at most 64 KiB
@@ -997,4 +985,16 @@ async fn interop_chaos_swarm() {
         seeder.shutdown().await;
     }
     drop(lt);
+}
+
+/// Ends a flooder's burst: 64 `have`s and 500 keep-alives after `messages`; the bytes and the message
+/// count.
+fn noise(round: u64, world: &World, mut messages: Vec<Message>) -> (BytesMut, u64) {
+    for i in 0..64u64 {
+        let piece = ((round * 64 + i) % u64::from(world.n_pieces)) as u32;
+        messages.push(Message::Have(PieceIndex(piece)));
+    }
+    messages.extend(std::iter::repeat_n(Message::KeepAlive, 500));
+    let n = messages.len() as u64;
+    (encode(messages), n)
 }
