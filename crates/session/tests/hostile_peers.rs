@@ -113,6 +113,14 @@ impl Leecher {
     async fn shutdown(self) {
         self.session.shutdown().await;
     }
+
+    /// The end of an attack: given the honest seeder, the download completes intact; then both stop.
+    async fn finishes_from_the_seeder(self, swarm: Swarm) {
+        self.handle.add_peers(vec![swarm.seeder_addr()]).await;
+        self.completes(&swarm).await;
+        self.shutdown().await;
+        swarm.shutdown().await;
+    }
 }
 
 /// For each of `attack`'s byte strings, a fake peer connects to a session that is about to download
@@ -133,10 +141,7 @@ async fn dropped_for(seed: u64, attack: impl FnOnce(&Swarm) -> Vec<Vec<u8>>) {
         fake.closed().await;
         forgets(&leecher.handle, addr, 0).await;
     }
-    leecher.handle.add_peers(vec![swarm.seeder_addr()]).await;
-    leecher.completes(&swarm).await;
-    leecher.shutdown().await;
-    swarm.shutdown().await;
+    leecher.finishes_from_the_seeder(swarm).await;
 }
 
 /// 1. A bitfield one byte too long, and one byte too short: dropped (BEP 3: ⌈pieces/8⌉ bytes).
@@ -316,10 +321,7 @@ async fn a_block_longer_than_requested_is_dropped() {
     fake.closed().await;
     forgets(&leecher.handle, fake_addr, 0).await;
 
-    leecher.handle.add_peers(vec![swarm.seeder_addr()]).await;
-    leecher.completes(&swarm).await;
-    leecher.shutdown().await;
-    swarm.shutdown().await;
+    leecher.finishes_from_the_seeder(swarm).await;
 }
 
 /// 7b. Blocks the engine never asked for (the fake keeps it choked, so it asks for none), filling a
@@ -359,10 +361,7 @@ async fn blocks_never_requested_are_not_written() {
         );
     }
 
-    leecher.handle.add_peers(vec![swarm.seeder_addr()]).await;
-    leecher.completes(&swarm).await;
-    leecher.shutdown().await;
-    swarm.shutdown().await;
+    leecher.finishes_from_the_seeder(swarm).await;
 }
 
 /// 8. Requests from a peer the seeder chokes (it never said it was interested): with the fast extension
