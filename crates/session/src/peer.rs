@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::Limits;
 use crate::rate::Limiter;
@@ -58,6 +58,9 @@ pub(crate) struct Hello {
     /// Blocks queued for this peer and not yet written: the torrent counts them up as it queues
     /// them, the writer down as they go out (a request flood cannot fill memory).
     pub queued: Arc<AtomicUsize>,
+    /// Block payload bytes written to this peer's socket, added by the writer once a write completes and
+    /// taken by the torrent for its upload counters (cancelled or unsent blocks never count).
+    pub sent: Arc<AtomicU64>,
 }
 
 /// Our handshake's extension bits: fast extension (BEP 6) and extension protocol (BEP 10).
@@ -121,6 +124,7 @@ pub(crate) async fn connect(addr: SocketAddr, setup: Setup, permit: OwnedSemapho
                 reserved: theirs.reserved,
                 outgoing: true,
                 queued: Arc::default(),
+                sent: Arc::default(),
             };
             run(stream, hello, setup).await;
         }
@@ -170,6 +174,7 @@ pub(crate) async fn accept(
         reserved: theirs.reserved,
         outgoing: false,
         queued: Arc::default(),
+        sent: Arc::default(),
     };
     run(stream, hello, setup).await;
 }
@@ -208,6 +213,7 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     let fast = hello.reserved.supports_fast();
     let queued = hello.queued.clone();
+    let sent = hello.sent.clone();
     if events
         .send(Event::PeerConnected {
             key,
@@ -241,16 +247,25 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
             while let Ok(command) = commands.try_recv() {
                 closing |= apply(&mut queue, command, &queued);
             }
-            // Up to about 256 KiB per write; block payloads wait for the rate limits first.
+            // Up to about 256 KiB per write; block payloads wait for the rate limits first. A block that
+            // has to wait does not hold back what is already encoded: that goes out first, so a limited
+            // upload flows block by block instead of in bursts seconds apart.
+            let mut payload = 0u64;
             while buf.len() < 256 * 1024 {
                 let Some(message) = queue.pop_front() else {
                     break;
                 };
                 if let Message::Piece(block) = &message {
+                    let len = block.data.len() as u64;
+                    if !buf.is_empty() && !upload.iter().all(|limit| limit.ready(len)) {
+                        queue.push_front(message);
+                        break;
+                    }
                     for limit in &upload {
-                        limit.acquire(block.data.len() as u64).await;
+                        limit.acquire(len).await;
                     }
                     queued.fetch_sub(1, Ordering::Relaxed);
+                    payload += len;
                 }
                 message.encode_into(&mut buf);
             }
@@ -258,6 +273,7 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
                 .write_all(&buf)
                 .await
                 .map_err(|e| format!("write: {e}"))?;
+            sent.fetch_add(payload, Ordering::Relaxed);
             buf.clear();
         }
     };

@@ -87,6 +87,7 @@ impl RateMeter {
 /// let now = Instant::now();
 /// let mut limit = TokenBucket::new(Some(100_000), now); // 100 kB/s, bursts of 64 KiB
 /// assert!(limit.take(now, 65_536).is_ok());
+/// assert!(!limit.ready(now, 16_384));
 /// let wait = limit.take(now, 16_384).unwrap_err();
 /// assert_eq!(wait, Duration::from_secs_f64(0.16384));
 /// ```
@@ -119,6 +120,14 @@ impl TokenBucket {
     /// The configured rate.
     pub fn rate(&self) -> Option<u64> {
         self.rate
+    }
+
+    /// Whether `bytes` could be taken at `now`, without taking them.
+    pub fn ready(&self, now: Instant, bytes: u64) -> bool {
+        let Some(rate) = self.rate else { return true };
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let tokens = (self.tokens + elapsed * rate.max(1) as f64).min(self.burst.max(bytes) as f64);
+        tokens >= bytes as f64
     }
 
     /// Takes `bytes` if available now. Returns `Ok(())` or `Err(wait)`: how long until they would be.
@@ -161,6 +170,15 @@ impl Limiter {
     /// The current rate.
     pub fn rate(&self) -> Option<u64> {
         self.0.lock().expect("no panics while held").rate()
+    }
+
+    /// Whether `bytes` could pass now without waiting (nothing is taken).
+    pub fn ready(&self, bytes: u64) -> bool {
+        let now = tokio::time::Instant::now().into_std();
+        self.0
+            .lock()
+            .expect("no panics while held")
+            .ready(now, bytes)
     }
 
     /// Waits until `bytes` may pass.

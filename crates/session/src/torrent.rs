@@ -375,6 +375,7 @@ impl Torrent {
                 _ = tick.tick() => {
                     seconds += 1;
                     let now = Instant::now();
+                    self.count_sent(now);
                     if seconds.is_multiple_of(10) {
                         self.rechoke(now);
                     }
@@ -400,6 +401,9 @@ impl Torrent {
             self.save_resume(true).await;
         }
         self.dht = None;
+        // The `stopped` announce reports what was uploaded up to now.
+        self.count_sent(Instant::now());
+        self.update_counters();
         // Tell the trackers we leave (`stopped`), waiting a little for them.
         if let Some(announce) = self.announce.take() {
             announce.stop().await;
@@ -1113,7 +1117,7 @@ impl Torrent {
                 }
             }
             Message::HaveNone => self.picker.peer_have_none(key).map_err(|e| e.to_string())?,
-            Message::Request(block) => self.on_request(key, block, now)?,
+            Message::Request(block) => self.on_request(key, block)?,
             Message::Piece(block) => self.on_block(key, block, now)?,
             Message::Cancel(block) => {
                 // The block may still wait in the writer's queue (behind the upload limit, say).
@@ -1205,7 +1209,7 @@ impl Torrent {
 
     /// Serves a request from storage, or refuses it (BEP 6 `reject`) if the peer is choked or asks for
     /// something we do not have.
-    fn on_request(&mut self, key: PeerKey, block: BlockRef, now: Instant) -> Result<(), String> {
+    fn on_request(&mut self, key: PeerKey, block: BlockRef) -> Result<(), String> {
         let Some(peer) = self.peers.get_mut(&key) else {
             return Ok(());
         };
@@ -1245,8 +1249,7 @@ impl Torrent {
             .read_block(block.piece.0, block.offset, &mut data)
         {
             Ok(()) => {
-                peer.upload.record(now, u64::from(block.len));
-                self.upload.record(now, u64::from(block.len));
+                // Counted as uploaded once the writer has written it (`count_sent`), not here.
                 let message = Message::Piece(Block {
                     piece: block.piece,
                     offset: block.offset,
@@ -1688,9 +1691,29 @@ impl Torrent {
         self.remove_peer(key, reason);
     }
 
+    /// Moves what the peers' writers have written since the last call into the upload counters.
+    fn count_sent(&mut self, now: Instant) {
+        for peer in self.peers.values_mut() {
+            let sent = peer
+                .hello
+                .sent
+                .swap(0, std::sync::atomic::Ordering::Relaxed);
+            if sent > 0 {
+                peer.upload.record(now, sent);
+                self.upload.record(now, sent);
+            }
+        }
+    }
+
     fn remove_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(peer) = self.peers.remove(&key) {
             tracing::debug!(addr = %peer.hello.addr, reason, "peer gone");
+            // What its writer wrote before the connection ended still counts.
+            let sent = peer
+                .hello
+                .sent
+                .swap(0, std::sync::atomic::Ordering::Relaxed);
+            self.upload.record(Instant::now(), sent);
             let _ = self.picker.remove_peer(key);
         }
     }

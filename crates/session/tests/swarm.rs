@@ -107,7 +107,15 @@ async fn leechers_trade_pieces_with_each_other() {
     for (dir, _) in &leechers {
         same_tree(&source.path().join("album"), &dir.path().join("album"));
     }
-    let uploaded_by_leechers: u64 = handles.iter().map(|h| h.stats().borrow().uploaded).sum();
+    // Upload counters take what the writers wrote once a second, so the last blocks show a tick later.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let uploaded_by_leechers = loop {
+        let uploaded: u64 = handles.iter().map(|h| h.stats().borrow().uploaded).sum();
+        if uploaded > 0 || tokio::time::Instant::now() >= deadline {
+            break uploaded;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         uploaded_by_leechers > 0,
         "the leechers uploaded to each other"
