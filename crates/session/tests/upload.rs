@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fake_peer::{FakePeer, Payload, fake_id, stats_where};
-use shoal_session::SessionConfig;
+use shoal_session::{Session, SessionConfig, TorrentHandle};
 use shoal_wire::{BLOCK_LEN, BlockRef, Message, PieceIndex};
 
 /// 1 MiB in 64 KiB pieces: 16 pieces of 4 blocks.
@@ -17,21 +17,27 @@ const PIECE_LEN: u32 = 64 * 1024;
 /// what the fake asks for is still queued when its cancels arrive.
 const UPLOAD_LIMIT: u64 = 32 * 1024;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelled_blocks_are_withdrawn_and_only_written_blocks_count_as_uploaded() {
-    let payload = Payload::new(PAYLOAD_LEN, PIECE_LEN, 171);
+/// A seeder of a fresh payload under [`UPLOAD_LIMIT`] (session seed `seed`), and a fake peer it has
+/// unchoked.
+async fn unchoked_fake(seed: u64) -> (Payload, Session, TorrentHandle, FakePeer) {
+    let payload = Payload::new(PAYLOAD_LEN, PIECE_LEN, seed);
     let config = SessionConfig {
         upload_limit: Some(UPLOAD_LIMIT),
-        ..common::loopback(171)
+        ..common::loopback(seed)
     };
     let (session, handle) = payload.seed(config).await;
-    let addr = session.local_addr();
-    let mut fake = FakePeer::dial(addr, payload.target(), fake_id(1)).await;
+    let mut fake = FakePeer::dial(session.local_addr(), payload.target(), fake_id(1)).await;
     fake.greet().await;
     fake.send([Message::Interested]).await.unwrap();
     fake.recv_until(|m| *m == Message::Unchoke)
         .await
         .expect("an interested peer is unchoked while slots are free");
+    (payload, session, handle, fake)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_blocks_are_withdrawn_and_only_written_blocks_count_as_uploaded() {
+    let (payload, session, handle, mut fake) = unchoked_fake(171).await;
 
     // Every block of the first 8 pieces; once the first block is in, a cancel for each.
     let blocks: Vec<BlockRef> = (0..8)
@@ -113,18 +119,7 @@ async fn cancelled_blocks_are_withdrawn_and_only_written_blocks_count_as_uploade
 /// wrote is not counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocks_left_unsent_by_a_closed_connection_are_not_counted() {
-    let payload = Payload::new(PAYLOAD_LEN, PIECE_LEN, 172);
-    let config = SessionConfig {
-        upload_limit: Some(UPLOAD_LIMIT),
-        ..common::loopback(172)
-    };
-    let (session, handle) = payload.seed(config).await;
-    let mut fake = FakePeer::dial(session.local_addr(), payload.target(), fake_id(2)).await;
-    fake.greet().await;
-    fake.send([Message::Interested]).await.unwrap();
-    fake.recv_until(|m| *m == Message::Unchoke)
-        .await
-        .expect("an interested peer is unchoked while slots are free");
+    let (_payload, session, handle, mut fake) = unchoked_fake(172).await;
     // All 64 blocks: 1 MiB, 32 s of uploading at the limit.
     let all = (0..16).flat_map(|piece| {
         (0..PIECE_LEN / BLOCK_LEN).map(move |i| {
