@@ -82,10 +82,16 @@ pub struct TorrentStats {
     pub bytes_have: u64,
     /// Total size.
     pub bytes_total: u64,
-    /// Payload bytes received and sent so far.
+    /// Block bytes received since the torrent started in this session (what trackers are told).
     pub downloaded: u64,
-    /// Payload bytes sent so far.
+    /// Block bytes written to peers since the torrent started in this session (what trackers are
+    /// told).
     pub uploaded: u64,
+    /// Block bytes written to peers in all runs together, kept in resume data (a crash loses at most
+    /// the last five minutes of it). A share ratio is counted from this.
+    pub all_time_uploaded: u64,
+    /// Block bytes received in all runs together, kept in resume data.
+    pub all_time_downloaded: u64,
     /// Bytes per second received.
     pub download_rate: u64,
     /// Bytes per second sent.
@@ -133,6 +139,27 @@ impl TorrentStats {
         } else {
             f64::from(self.pieces_have) / f64::from(self.pieces_total)
         }
+    }
+
+    /// The share ratio: bytes uploaded in all runs over bytes downloaded in all runs, where data the
+    /// torrent started with counts as downloaded (so a seeder of its own data has a meaningful ratio);
+    /// `None` before there is any data.
+    ///
+    /// ```
+    /// use shoal_session::TorrentStats;
+    ///
+    /// // Seeding 1,000 bytes it had from the start, after uploading 2,500 of them.
+    /// let stats = TorrentStats {
+    ///     bytes_have: 1_000,
+    ///     all_time_uploaded: 2_500,
+    ///     ..TorrentStats::default()
+    /// };
+    /// assert_eq!(stats.ratio(), Some(2.5));
+    /// assert_eq!(TorrentStats::default().ratio(), None);
+    /// ```
+    pub fn ratio(&self) -> Option<f64> {
+        let base = self.all_time_downloaded.max(self.bytes_have);
+        (base > 0).then(|| self.all_time_uploaded as f64 / base as f64)
     }
 
     /// Whether every wanted piece is verified: every piece, unless some files are skipped.

@@ -165,6 +165,16 @@ pub(crate) const OUR_METADATA_ID: u8 = 2;
 
 /// How long downloading waits after a write error (a full disk) before trying again.
 const STALL_RETRY: Duration = Duration::from_secs(10);
+/// How often (in seconds) changed transfer counters alone are written to resume data; a crash loses at
+/// most this much of them.
+const COUNTERS_SAVED_EVERY: u64 = 300;
+
+/// Block bytes uploaded and downloaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Transferred {
+    uploaded: u64,
+    downloaded: u64,
+}
 
 /// The most bans a torrent remembers.
 const MAX_BANS: usize = 4096;
@@ -241,6 +251,10 @@ pub(crate) struct Torrent {
     /// The last resume data saved was not synced (it holds until a reboot); the next periodic save
     /// syncs.
     resume_unsynced: bool,
+    /// Block bytes uploaded and downloaded in earlier runs (from resume data).
+    earlier: Transferred,
+    /// The all-time counters the last saved resume data holds.
+    saved: Transferred,
     /// Pieces with a block that could not be written: refetched whole, blaming nobody.
     write_lost: std::collections::HashSet<u32>,
     /// When downloading stalled on a write error (state [`TorrentState::Stalled`]).
@@ -333,6 +347,8 @@ impl Torrent {
             picks: Vec::new(),
             resume_dirty: false,
             resume_unsynced: false,
+            earlier: Transferred::default(),
+            saved: Transferred::default(),
             write_lost: std::collections::HashSet::new(),
             stalled_since: None,
             senders: HashMap::new(),
@@ -379,7 +395,11 @@ impl Torrent {
                     if seconds.is_multiple_of(10) {
                         self.rechoke(now);
                     }
-                    if seconds.is_multiple_of(30) && (self.resume_dirty || self.resume_unsynced) {
+                    let pieces_due =
+                        seconds.is_multiple_of(30) && (self.resume_dirty || self.resume_unsynced);
+                    let counters_due = seconds.is_multiple_of(COUNTERS_SAVED_EVERY)
+                        && self.transferred() != self.saved;
+                    if pieces_due || counters_due {
                         self.save_resume(true).await;
                     }
                     self.handle_timeouts(now);
@@ -395,14 +415,16 @@ impl Torrent {
             let _ = peer.commands.send(Command::Close);
         }
         // Pieces verified since the last save are synced and recorded. Resume data that is only unsynced
-        // (a download that just completed) is left as it is: it holds until a reboot, and a process
-        // that exits on completion does not wait for the disk.
+        // (a download that just completed) stays unsynced: it holds until a reboot, and a process that
+        // exits on completion does not wait for the disk. Changed counters alone are written as well.
+        self.count_sent(Instant::now());
         if self.resume_dirty {
             self.save_resume(true).await;
+        } else if self.transferred() != self.saved && self.state != TorrentState::Error {
+            self.save_resume(!self.resume_unsynced).await;
         }
         self.dht = None;
         // The `stopped` announce reports what was uploaded up to now.
-        self.count_sent(Instant::now());
         self.update_counters();
         // Tell the trackers we leave (`stopped`), waiting a little for them.
         if let Some(announce) = self.announce.take() {
@@ -483,6 +505,7 @@ impl Torrent {
         let storage = self.storage.clone();
         let verified = self.have.clone();
         let id = self.info.info_hash.as_bytes().to_vec();
+        let transferred = self.transferred();
         let saved = tokio::task::spawn_blocking(move || {
             let unsynced_boot = if sync {
                 storage.sync_all()?;
@@ -496,6 +519,8 @@ impl Torrent {
                 verified,
                 files: storage.file_stamps(),
                 unsynced_boot,
+                uploaded: transferred.uploaded,
+                downloaded: transferred.downloaded,
             };
             shoal_storage::write_atomic(&path, &resume.to_bytes())
         })
@@ -504,6 +529,7 @@ impl Torrent {
             Ok(Ok(())) => {
                 self.resume_dirty = false;
                 self.resume_unsynced = !sync;
+                self.saved = transferred;
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot save resume data"),
             Err(e) => tracing::warn!(error = %e, "cannot save resume data"),
@@ -520,27 +546,38 @@ impl Torrent {
         let id = self.info.info_hash.as_bytes().to_vec();
         let checked = tokio::task::spawn_blocking(move || {
             let boot = shoal_storage::boot_id();
-            let trusted = resume_path
+            let resume = resume_path
                 .and_then(|path| std::fs::read(path).ok())
                 .and_then(
                     |bytes| match ResumeData::from_bytes(&bytes, &id, storage.layout()) {
-                        Ok(resume) if !resume.trusted_after(boot.as_deref()) => {
-                            tracing::info!(
-                                "resume data was not synced before a reboot; checking everything"
-                            );
-                            None
-                        }
-                        Ok(resume) => Some(
-                            resume
-                                .plan(storage.layout(), &storage.file_stamps())
-                                .trusted,
-                        ),
+                        Ok(resume) => Some(resume),
                         Err(e) => {
                             tracing::warn!(error = %e, "ignoring resume data; checking everything");
                             None
                         }
                     },
                 );
+            // The counters hold whatever the data's fate: they count transfers, not pieces.
+            let earlier = resume
+                .as_ref()
+                .map_or_else(Transferred::default, |r| Transferred {
+                    uploaded: r.uploaded,
+                    downloaded: r.downloaded,
+                });
+            let trusted = resume.and_then(|resume| {
+                if resume.trusted_after(boot.as_deref()) {
+                    Some(
+                        resume
+                            .plan(storage.layout(), &storage.file_stamps())
+                            .trusted,
+                    )
+                } else {
+                    tracing::info!(
+                        "resume data was not synced before a reboot; checking everything"
+                    );
+                    None
+                }
+            });
             let trusted = trusted.unwrap_or_else(|| vec![false; hashes.len()]);
             let rest: Vec<u32> = (0..hashes.len() as u32)
                 .filter(|&p| !trusted[p as usize])
@@ -551,11 +588,13 @@ impl Torrent {
                     *verdict = PieceCheck::Good;
                 }
             }
-            Ok::<_, shoal_storage::StorageError>(verdicts)
+            Ok::<_, shoal_storage::StorageError>((verdicts, earlier))
         })
         .await;
         match checked {
-            Ok(Ok(verdicts)) => {
+            Ok(Ok((verdicts, earlier))) => {
+                self.earlier = earlier;
+                self.saved = earlier;
                 for (piece, verdict) in verdicts.iter().enumerate() {
                     if *verdict == PieceCheck::Good {
                         self.have[piece] = true;
@@ -1691,6 +1730,14 @@ impl Torrent {
         self.remove_peer(key, reason);
     }
 
+    /// Block bytes transferred in all runs together.
+    fn transferred(&self) -> Transferred {
+        Transferred {
+            uploaded: self.earlier.uploaded + self.upload.total(),
+            downloaded: self.earlier.downloaded + self.download.total(),
+        }
+    }
+
     /// Moves what the peers' writers have written since the last call into the upload counters.
     fn count_sent(&mut self, now: Instant) {
         for peer in self.peers.values_mut() {
@@ -1754,6 +1801,8 @@ impl Torrent {
             bytes_total: layout.total_length(),
             downloaded: self.download.total(),
             uploaded: self.upload.total(),
+            all_time_uploaded: self.transferred().uploaded,
+            all_time_downloaded: self.transferred().downloaded,
             download_rate: self.download.rate(now),
             upload_rate: self.upload.rate(now),
             hash_failures: self.hash_failures,

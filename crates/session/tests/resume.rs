@@ -263,3 +263,101 @@ async fn a_completed_download_is_recorded_unsynced_and_rechecked_after_a_reboot(
     assert_eq!(stats.pieces_have, stats.pieces_total - 1);
     assert!(!stats.have[0], "byte 100 is in piece 0");
 }
+
+/// The all-time counters (and so the share ratio) add up across restarts: a seeder with a state
+/// directory serves one leecher, restarts, serves another, and counts both; the leecher's download
+/// stays counted after its own restart, while the per-run counters trackers get start from zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_counters_add_up_across_restarts() {
+    const LEN: u32 = 200_000;
+    let source = tempfile::tempdir().unwrap();
+    let seed_state = tempfile::tempdir().unwrap();
+    let (_, torrent) = one_file(source.path(), "talk.ogg", LEN);
+    let restart = |state: &Path| {
+        let state = state.to_path_buf();
+        async move {
+            let session = Session::new(config(&state)).await.unwrap();
+            let handle = session.restore().unwrap().pop().unwrap().unwrap();
+            settled(&handle).await;
+            (session, handle)
+        }
+    };
+    // A leecher with its own state directory downloads everything from `seeder`, then stops.
+    let leech_from = |seeder: SocketAddr, salt: u64| {
+        let torrent = torrent.clone();
+        async move {
+            let target = tempfile::tempdir().unwrap();
+            let state = tempfile::tempdir().unwrap();
+            let config = SessionConfig {
+                state_dir: Some(state.path().to_path_buf()),
+                ..common::loopback(salt)
+            };
+            let (session, handle) =
+                common::start(config, torrent, target.path(), vec![seeder]).await;
+            let stats = common::seeding(&handle, Duration::from_secs(20)).await;
+            assert!(stats.all_time_downloaded >= u64::from(LEN));
+            session.shutdown().await;
+            (target, state)
+        }
+    };
+
+    let seeder = Session::new(config(seed_state.path())).await.unwrap();
+    let seed = seeder
+        .add_torrent(AddTorrent {
+            torrent: torrent.clone(),
+            save_path: source.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    settled(&seed).await;
+    let (_first_target, first_state) = leech_from(seeder.local_addr(), 11).await;
+    // The writer's bytes reach the counters within a second.
+    let first = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut stats = seed.stats();
+        stats
+            .wait_for(|s| s.uploaded >= u64::from(LEN))
+            .await
+            .unwrap()
+            .clone()
+    })
+    .await
+    .expect("the seeder counts what it sent");
+    assert_eq!(first.all_time_uploaded, first.uploaded);
+    seeder.shutdown().await;
+
+    let (seeder, seed) = restart(seed_state.path()).await;
+    let stats = seed.stats().borrow().clone();
+    assert_eq!(stats.uploaded, 0, "trackers hear of this run only");
+    assert!(stats.all_time_uploaded >= first.uploaded);
+    assert!(
+        stats.ratio().unwrap() >= 1.0,
+        "a full copy sent: {:?}",
+        stats.ratio()
+    );
+    let (_second_target, _second_state) = leech_from(seeder.local_addr(), 12).await;
+    let mut stats = seed.stats();
+    let both = tokio::time::timeout(Duration::from_secs(5), async {
+        stats
+            .wait_for(|s| s.all_time_uploaded >= 2 * u64::from(LEN))
+            .await
+            .unwrap()
+            .clone()
+    })
+    .await
+    .expect("the restarted seeder adds the second copy to the first");
+    assert_eq!(both.all_time_uploaded, first.uploaded + both.uploaded);
+    seeder.shutdown().await;
+    let (seeder, seed) = restart(seed_state.path()).await;
+    assert_eq!(
+        seed.stats().borrow().all_time_uploaded,
+        both.all_time_uploaded
+    );
+    seeder.shutdown().await;
+
+    // The first leecher's download is still counted after its restart.
+    let (leecher, leech) = restart(first_state.path()).await;
+    let stats = leech.stats().borrow().clone();
+    assert_eq!(stats.downloaded, 0);
+    assert!(stats.all_time_downloaded >= u64::from(LEN));
+    leecher.shutdown().await;
+}

@@ -37,6 +37,10 @@ pub struct ResumeData {
     /// `None`: the files were synced before this was written. `Some(boot)`: they were not, and this
     /// was written during boot `boot` ([`boot_id`]); it is worth nothing after a reboot.
     pub unsynced_boot: Option<String>,
+    /// Block bytes uploaded to peers, in all runs together (what a share ratio is counted from).
+    pub uploaded: u64,
+    /// Block bytes downloaded from peers, in all runs together.
+    pub downloaded: u64,
 }
 
 /// This boot of the machine (Linux: `/proc/sys/kernel/random/boot_id`); `None` where unknown, in which
@@ -82,6 +86,7 @@ impl ResumeData {
             })
             .collect();
         let mut dict = vec![
+            ("downloaded", OwnedValue::Int(clamp(self.downloaded))),
             ("files", OwnedValue::List(files)),
             ("id", OwnedValue::Bytes(self.id.clone())),
             ("piece count", OwnedValue::Int(self.verified.len() as i64)),
@@ -89,6 +94,7 @@ impl ResumeData {
         if let Some(boot) = &self.unsynced_boot {
             dict.push(("unsynced boot", OwnedValue::Bytes(boot.as_bytes().to_vec())));
         }
+        dict.push(("uploaded", OwnedValue::Int(clamp(self.uploaded))));
         dict.push(("verified", OwnedValue::Bytes(bitfield)));
         dict.push(("version", OwnedValue::Int(VERSION)));
         OwnedValue::Dict(
@@ -165,11 +171,21 @@ impl ResumeData {
                     .to_owned(),
             ),
         };
+        // Counters came later than the rest: absent means nothing counted yet.
+        let counter = |key: &str| match value.get(key.as_bytes()) {
+            None => Ok(0),
+            Some(v) => v
+                .as_int()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| bad(format!("bad {key} counter"))),
+        };
         Ok(Self {
             id: id.to_vec(),
             verified,
             files,
             unsynced_boot,
+            uploaded: counter("uploaded")?,
+            downloaded: counter("downloaded")?,
         })
     }
 
@@ -179,7 +195,14 @@ impl ResumeData {
     ///
     /// ```
     /// use shoal_storage::ResumeData;
-    /// let mut resume = ResumeData { id: vec![1; 20], verified: vec![true], files: vec![None], unsynced_boot: None };
+    /// let mut resume = ResumeData {
+    ///     id: vec![1; 20],
+    ///     verified: vec![true],
+    ///     files: vec![None],
+    ///     unsynced_boot: None,
+    ///     uploaded: 0,
+    ///     downloaded: 0,
+    /// };
     /// assert!(resume.trusted_after(None));
     /// resume.unsynced_boot = Some("boot-a".into());
     /// assert!(resume.trusted_after(Some("boot-a")));
@@ -218,6 +241,11 @@ impl ResumeData {
         recheck.dedup();
         ResumePlan { trusted, recheck }
     }
+}
+
+/// A counter as a bencode integer (which is signed); beyond `i64::MAX` (8 EiB) it saturates.
+fn clamp(counter: u64) -> i64 {
+    i64::try_from(counter).unwrap_or(i64::MAX)
 }
 
 /// Replaces `path` with `bytes` atomically: write a temporary file beside it, sync it, rename it over

@@ -30,6 +30,17 @@ fn replay_resume_data_corpus() {
     assert!(replayed >= 15, "only {replayed} resume_data corpus inputs");
     // The seeds hold valid records for both layouts, so the checks past decoding run too.
     assert!(accepted >= 5, "only {accepted} accepted inputs");
+    // The seeds with transfer counters: one valid, one with bad ones.
+    let seed = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let small = &resume_layouts()[0];
+    let counted = ResumeData::from_bytes(&seed("seed-small-counters"), &RESUME_ID, small).unwrap();
+    assert_eq!(
+        (counted.uploaded, counted.downloaded),
+        (i64::MAX as u64, 123_456_789)
+    );
+    assert!(
+        ResumeData::from_bytes(&seed("seed-hostile-negative-counter"), &RESUME_ID, small).is_err()
+    );
 }
 
 /// Resume data recorded from files really written, partly verified.
@@ -49,6 +60,8 @@ fn check_holds_for_recorded_resume_data() {
             verified,
             files: storage.file_stamps(),
             unsynced_boot: None,
+            uploaded: 0,
+            downloaded: 0,
         };
         check_resume_data(&resume.to_bytes());
         assert_eq!(

@@ -38,6 +38,8 @@ fn sample() -> ResumeData {
             }),
         ],
         unsynced_boot: None,
+        uploaded: 0,
+        downloaded: 0,
     }
 }
 
@@ -48,6 +50,45 @@ fn round_trip() {
         ResumeData::from_bytes(&bytes, &[0xab; 20], &layout()).unwrap(),
         sample()
     );
+}
+
+/// The transfer counters survive a round trip; resume data written before they existed reads as
+/// nothing transferred; a negative or non-integer counter makes the whole record untrusted.
+#[test]
+fn transfer_counters_round_trip_and_default_to_zero() {
+    let counted = ResumeData {
+        uploaded: 5_000_000_000,
+        downloaded: 1_234_567,
+        ..sample()
+    };
+    let decoded = ResumeData::from_bytes(&counted.to_bytes(), &[0xab; 20], &layout()).unwrap();
+    assert_eq!(
+        (decoded.uploaded, decoded.downloaded),
+        (5_000_000_000, 1_234_567)
+    );
+
+    let without = replace(
+        &replace(&sample().to_bytes(), b"10:downloadedi0e", b""),
+        b"8:uploadedi0e",
+        b"",
+    );
+    let old = ResumeData::from_bytes(&without, &[0xab; 20], &layout()).unwrap();
+    assert_eq!((old.uploaded, old.downloaded), (0, 0));
+
+    for bad in [&b"8:uploadedi-1e"[..], b"8:uploaded3:one"] {
+        let bytes = replace(&sample().to_bytes(), b"8:uploadedi0e", bad);
+        let err = ResumeData::from_bytes(&bytes, &[0xab; 20], &layout()).unwrap_err();
+        assert!(err.to_string().contains("uploaded"), "{err}");
+    }
+}
+
+/// `bytes` with its one occurrence of `from` replaced by `to`.
+fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("present once");
+    [&bytes[..at], to, &bytes[at + from.len()..]].concat()
 }
 
 #[test]
@@ -200,6 +241,8 @@ fn first_run(root: &Path) -> Vec<u8> {
         verified: vec![true; 7],
         files: storage.file_stamps(),
         unsynced_boot: None,
+        uploaded: 0,
+        downloaded: 0,
     }
     .to_bytes()
 }

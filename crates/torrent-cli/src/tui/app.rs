@@ -200,11 +200,9 @@ impl TorrentView {
         Some(Duration::from_secs_f64(left as f64 / self.smoothed_down))
     }
 
-    /// Uploaded over downloaded, where data we started with counts as downloaded (so a seeder of its
-    /// own data has a meaningful ratio); `None` before any data.
+    /// The share ratio over all runs ([`TorrentStats::ratio`]).
     pub fn ratio(&self) -> Option<f64> {
-        let base = self.stats.downloaded.max(self.stats.bytes_have);
-        (base > 0).then(|| self.stats.uploaded as f64 / base as f64)
+        self.stats.ratio()
     }
 
     /// Whether data is moving or about to: quitting would interrupt it. A download with no peer
@@ -729,6 +727,7 @@ pub(crate) mod tests {
             bytes_have: u64::from(have) << 20,
             bytes_total: 64 << 20,
             downloaded: u64::from(have) << 20,
+            all_time_downloaded: u64::from(have) << 20,
             download_rate: if have == total { 0 } else { 4 << 20 },
             peers: vec![peer(2, total, 3 << 20), peer(3, total, 1 << 20)],
             ..TorrentStats::default()

@@ -440,10 +440,10 @@ fn render_overview(view: &TorrentView, area: Rect, buf: &mut Buffer) {
             Span::styled(text::rate(stats.upload_rate), Style::new().fg(UP)),
             Span::raw("  "),
             label("Downloaded"),
-            Span::raw(text::size(stats.downloaded)),
+            Span::raw(text::size(stats.all_time_downloaded)),
             Span::raw("  "),
             label("Uploaded"),
-            Span::raw(text::size(stats.uploaded)),
+            Span::raw(text::size(stats.all_time_uploaded)),
             Span::raw("  "),
             label("Ratio"),
             Span::raw(
