@@ -49,6 +49,41 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// Parses a duration like `90s`, `45m`, `12h`, `3d` or `1h30m` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let trimmed = text.trim();
+    let bad = || format!("{text:?} is not a duration like 90s, 45m, 12h, 3d or 1h30m");
+    if trimmed.is_empty() {
+        return Err(bad());
+    }
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return trimmed
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| bad());
+    }
+    let mut seconds = 0u64;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = rest[digits..].chars().next().ok_or_else(bad)?;
+        let scale = match unit.to_ascii_lowercase() {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        seconds = number
+            .checked_mul(scale)
+            .and_then(|n| seconds.checked_add(n))
+            .ok_or_else(|| format!("{text:?} is too long"))?;
+        rest = &rest[digits + unit.len_utf8()..];
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
 /// A Unix timestamp as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn date(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
@@ -150,6 +185,29 @@ mod tests {
         assert_eq!(parse_size("16384"), Ok(16384));
         assert!(parse_size("4X").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        let secs = |n| Ok(std::time::Duration::from_secs(n));
+        assert_eq!(parse_duration("90"), secs(90));
+        assert_eq!(parse_duration("90s"), secs(90));
+        assert_eq!(parse_duration("45m"), secs(2700));
+        assert_eq!(parse_duration("12H"), secs(43_200));
+        assert_eq!(parse_duration("3d"), secs(259_200));
+        assert_eq!(parse_duration(" 1h30m "), secs(5400));
+        for bad in [
+            "",
+            "m",
+            "1x",
+            "h1",
+            "1.5h",
+            "1h30",
+            "-1m",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

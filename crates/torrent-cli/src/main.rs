@@ -67,9 +67,10 @@ fn init_logging(verbose: u8, quiet: bool, tui: bool) {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Download a torrent (headless for now): progress lines, exit 0 when complete and verified.
+    /// Download a torrent: the terminal UI on a terminal, else progress lines and exit 0 when complete
+    /// and verified (or seed on with --seed).
     Add(cmd::download::AddArgs),
-    /// Verify existing data, then seed it until SIGINT or SIGTERM.
+    /// Verify existing data, then seed it until SIGINT or SIGTERM (or a --seed-* limit).
     Seed(cmd::download::SeedArgs),
     /// Ask every tracker of a torrent (all tiers) and print each answer: peers, interval, counts or error.
     Announce(cmd::announce::Args),

@@ -302,10 +302,10 @@ fn verify_reports_good_bad_and_missing_pieces() {
     assert_eq!(usage.status.code(), Some(2));
 }
 
-#[test]
-fn headless_seed_and_add_transfer_a_torrent() {
-    let dir = tempfile::tempdir().unwrap();
-    let content = dir.path().join("share");
+/// `dir/share` (`big.bin`, 2,000,000 pseudo-random bytes, and `small.txt`) and its torrent
+/// `dir/share.torrent`; returns `big.bin`'s bytes.
+fn make_share(dir: &Path) -> Vec<u8> {
+    let content = dir.join("share");
     std::fs::create_dir_all(&content).unwrap();
     let data: Vec<u8> = (0..2_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -314,15 +314,23 @@ fn headless_seed_and_add_transfer_a_torrent() {
     std::fs::write(content.join("small.txt"), b"hello").unwrap();
     stdout(&cli(
         &["create", "share", "--no-date", "-o", "share.torrent"],
-        dir.path(),
+        dir,
     ));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    data
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
 
-    let mut seeder = Command::new(env!("CARGO_BIN_EXE_torrent-cli"))
+/// `torrent-cli seed share.torrent` in `dir` on loopback port `port`, state in `dir/state-seed`, with
+/// `extra` arguments.
+fn spawn_seeder(dir: &Path, port: u16, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_torrent-cli"))
         .args([
             "seed",
             "share.torrent",
@@ -336,12 +344,17 @@ fn headless_seed_and_add_transfer_a_torrent() {
             "--port",
             &port.to_string(),
         ])
-        .current_dir(dir.path())
+        .args(extra)
+        .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    let download = dir.path().join("download");
-    std::fs::create_dir(&download).unwrap();
+        .unwrap()
+}
+
+/// `torrent-cli add share.torrent --headless` into `dir/out` from the peer at `port`, state in
+/// `dir/state`; returns its progress lines.
+fn download_from(dir: &Path, port: u16, out: &str, state: &str) -> String {
+    std::fs::create_dir(dir.join(out)).unwrap();
     let peer = format!("127.0.0.1:{port}");
     // The seeder needs a moment to check its data and listen; the leecher retries its peer each second.
     let leecher = cli(
@@ -350,10 +363,10 @@ fn headless_seed_and_add_transfer_a_torrent() {
             "share.torrent",
             "--no-dht",
             "-o",
-            "download",
+            out,
             "--headless",
             "--state-dir",
-            "state-leech",
+            state,
             "--bind",
             "127.0.0.1",
             "--port",
@@ -361,9 +374,20 @@ fn headless_seed_and_add_transfer_a_torrent() {
             "--peer",
             &peer,
         ],
-        dir.path(),
+        dir,
     );
-    let progress = stdout(&leecher);
+    stdout(&leecher)
+}
+
+#[test]
+fn headless_seed_and_add_transfer_a_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = make_share(dir.path());
+    let port = free_port();
+    let mut seeder = spawn_seeder(dir.path(), port, &[]);
+    let peer = format!("127.0.0.1:{port}");
+    let download = dir.path().join("download");
+    let progress = download_from(dir.path(), port, "download", "state-leech");
     assert!(
         progress.lines().last().unwrap().starts_with("seeding"),
         "{progress}"
@@ -438,6 +462,63 @@ fn headless_seed_and_add_transfer_a_torrent() {
                 .any(|p| p.extension().is_some_and(|e| e == "resume")),
             "{state}: {saved:?}"
         );
+    }
+}
+
+/// Waits (up to 30 s) for `child` to exit by itself; returns its status and its stdout.
+fn exits_by_itself(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+            return (status, out);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `--seed-ratio`, `--seed-time` and `--seed-idle` each end a headless seed with status 0 and say why;
+/// the ratio counts over runs, so a seeder that reached it stops again at once after a restart.
+#[test]
+fn seeding_limits_end_a_headless_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = make_share(dir.path());
+    let port = free_port();
+    let seeder = spawn_seeder(dir.path(), port, &["--seed-ratio", "1"]);
+    download_from(dir.path(), port, "download", "state-leech");
+    assert!(std::fs::read(dir.path().join("download/share/big.bin")).unwrap() == data);
+    // The one copy the leecher got came from this seeder: ratio 1.
+    let (status, out) = exits_by_itself(seeder);
+    assert!(status.success(), "{status}: {out}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("done seeding: share ratio 1.0") && last.ends_with("the limit of 1"),
+        "{out}"
+    );
+
+    // Restarted with the same state directory: the ratio is still 1, so it stops once checked.
+    let (status, out) = exits_by_itself(spawn_seeder(dir.path(), port, &["--seed-ratio", "1"]));
+    assert!(status.success(), "{status}: {out}");
+    assert!(out.contains("done seeding: share ratio 1.0"), "{out}");
+    // With the ratio out of reach, the time and idle limits end the run.
+    for (limits, why) in [
+        (
+            ["--seed-ratio", "2", "--seed-time", "2s"],
+            "done seeding: seeded for 2s",
+        ),
+        (
+            ["--seed-ratio", "2", "--seed-idle", "3s"],
+            "done seeding: nothing uploaded for 3s",
+        ),
+    ] {
+        let (status, out) = exits_by_itself(spawn_seeder(dir.path(), port, &limits));
+        assert!(status.success(), "{limits:?}: {status}: {out}");
+        assert_eq!(out.lines().last(), Some(why), "{limits:?}: {out}");
     }
 }
 

@@ -26,9 +26,11 @@ pub struct AddArgs {
     /// terminal).
     #[arg(long)]
     headless: bool,
-    /// Keep seeding after the download completes, until SIGINT or SIGTERM.
+    /// Keep seeding after the download completes, until SIGINT or SIGTERM (or a `--seed-*` limit).
     #[arg(long)]
     seed: bool,
+    #[command(flatten)]
+    limits: SeedLimits,
     /// Headless: give up on a magnet link whose metadata has not arrived after this many seconds,
     /// saying why (no tracker answered, the DHT found nobody, …).
     #[arg(long, value_name = "SECONDS")]
@@ -129,13 +131,115 @@ pub struct SeedArgs {
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
     #[command(flatten)]
+    limits: SeedLimits,
+    #[command(flatten)]
     common: Common,
+}
+
+/// When to stop seeding. The first limit reached ends the run with status 0; each implies `--seed`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SeedLimits {
+    /// Stop seeding once the share ratio reaches RATIO: bytes uploaded over bytes downloaded, data
+    /// that was already there counting as downloaded, over all runs (kept in the state directory).
+    #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
+    seed_ratio: Option<f64>,
+    /// Stop after seeding this long in this run, like 90m, 12h or 3d.
+    #[arg(long, value_name = "DURATION", value_parser = format::parse_duration)]
+    seed_time: Option<Duration>,
+    /// Stop after seeding this long without uploading anything, like 30m.
+    #[arg(long, value_name = "DURATION", value_parser = format::parse_duration)]
+    seed_idle: Option<Duration>,
+}
+
+impl SeedLimits {
+    fn any(&self) -> bool {
+        self.seed_ratio.is_some() || self.seed_time.is_some() || self.seed_idle.is_some()
+    }
+
+    /// Why to stop, if a limit is reached: `stats` now, seeding for `seeding` and without an upload
+    /// for `idle`.
+    fn reached(&self, stats: &TorrentStats, seeding: Duration, idle: Duration) -> Option<String> {
+        if let (Some(limit), Some(ratio)) = (self.seed_ratio, stats.ratio())
+            && ratio >= limit
+        {
+            return Some(format!(
+                "share ratio {ratio:.2} reached the limit of {limit}"
+            ));
+        }
+        if let Some(limit) = self.seed_time
+            && seeding >= limit
+        {
+            return Some(format!("seeded for {}", format_duration(limit)));
+        }
+        if let Some(limit) = self.seed_idle
+            && idle >= limit
+        {
+            return Some(format!("nothing uploaded for {}", format_duration(limit)));
+        }
+        None
+    }
+}
+
+/// Seeding time so far, and time since something was last uploaded (both counted while seeding).
+#[derive(Debug, Default)]
+struct SeedClock {
+    since: Option<std::time::Instant>,
+    last_upload: Option<(u64, std::time::Instant)>,
+}
+
+impl SeedClock {
+    /// Notes `stats` at `now`; returns (seeding for, idle for) once seeding.
+    fn update(
+        &mut self,
+        stats: &TorrentStats,
+        now: std::time::Instant,
+    ) -> Option<(Duration, Duration)> {
+        if stats.state != TorrentState::Seeding {
+            return None;
+        }
+        let since = *self.since.get_or_insert(now);
+        let uploaded = stats.all_time_uploaded;
+        let last = match self.last_upload {
+            Some((before, at)) if before == uploaded => at,
+            _ => {
+                self.last_upload = Some((uploaded, now));
+                now
+            }
+        };
+        Some((now - since, now - last))
+    }
+}
+
+/// A ratio: a finite number, 0 or more.
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r >= 0.0)
+        .ok_or_else(|| format!("{text:?} is not a ratio like 1, 1.5 or 2.0"))
+}
+
+/// `1h30m`, `45m`, `20s`.
+fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(d, 'd'), (h, 'h'), (m, 'm'), (s, 's')] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
 }
 
 /// Flags shared by `add` and `seed`.
 #[derive(Debug, clap::Args)]
 struct Common {
-    /// A peer to connect to, `HOST:PORT`; may be repeated (trackers and DHT come in later versions).
+    /// A peer to connect to, `HOST:PORT`; may be repeated (on top of those from trackers, the DHT and
+    /// PEX).
     #[arg(long = "peer", value_name = "ADDR")]
     peers: Vec<SocketAddr>,
     /// The TCP port to accept peers on (0: any free port).
@@ -213,13 +317,19 @@ pub fn state_dir(flag: Option<&Path>) -> Option<PathBuf> {
 pub fn add(args: &AddArgs) -> Result<()> {
     let source = Source::read(&args.source)?;
     if !args.headless && std::io::stdout().is_terminal() {
+        if args.limits.any() {
+            bail!(BadInput(
+                "--seed-ratio, --seed-time and --seed-idle apply to headless runs: add --headless"
+                    .into()
+            ));
+        }
         let defaults = crate::tui::AddDefaults {
             save_path: args.output.clone(),
             peers: args.common.peers.clone(),
         };
         return crate::cmd::open::ui(args.common.config(), Some(source), defaults);
     }
-    let mode = if args.seed {
+    let mode = if args.seed || args.limits.any() {
         Mode::DownloadThenSeed
     } else {
         Mode::Download
@@ -229,6 +339,7 @@ pub fn add(args: &AddArgs) -> Result<()> {
         &args.output,
         &args.common,
         mode,
+        &args.limits,
         args.timeout.map(Duration::from_secs),
     )
 }
@@ -246,6 +357,7 @@ pub fn seed(args: &SeedArgs) -> Result<()> {
         &args.data,
         &args.common,
         Mode::Seed,
+        &args.limits,
         None,
     )
 }
@@ -254,9 +366,9 @@ pub fn seed(args: &SeedArgs) -> Result<()> {
 enum Mode {
     /// Exit 0 once complete and verified.
     Download,
-    /// Download, then seed until a signal.
+    /// Download, then seed until a signal or a seeding limit.
     DownloadThenSeed,
-    /// Verify existing data, then seed until a signal.
+    /// Verify existing data, then seed until a signal or a seeding limit.
     Seed,
 }
 
@@ -265,6 +377,7 @@ fn run(
     dir: &Path,
     common: &Common,
     mode: Mode,
+    limits: &SeedLimits,
     metadata_timeout: Option<Duration>,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -277,6 +390,8 @@ fn run(
         let handle = source.add(&session, dir, &common.peers)?;
         let mut stats = handle.stats();
         let mut printer = Printer::new();
+        let mut clock = SeedClock::default();
+        let mut done_seeding = None;
         let stop = shutdown_signal();
         tokio::pin!(stop);
         let give_up = async {
@@ -316,11 +431,20 @@ fn run(
                     if mode == Mode::Download && now.state == TorrentState::Seeding {
                         break Ok(());
                     }
+                    if let Some((seeding, idle)) = clock.update(&now, std::time::Instant::now())
+                        && let Some(why) = limits.reached(&now, seeding, idle)
+                    {
+                        done_seeding = Some(why);
+                        break Ok(());
+                    }
                 }
                 () = &mut stop => break Ok(()),
             }
         };
         printer.finish();
+        if let Some(why) = done_seeding {
+            println!("done seeding: {why}");
+        }
         session.shutdown().await;
         outcome
     })
@@ -415,5 +539,92 @@ fn state_name(state: TorrentState) -> &'static str {
         TorrentState::Paused => "paused     ",
         TorrentState::Stalled => "stalled    ",
         TorrentState::Error => "error      ",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeding(bytes_have: u64, all_time_uploaded: u64) -> TorrentStats {
+        TorrentStats {
+            state: TorrentState::Seeding,
+            bytes_have,
+            all_time_uploaded,
+            ..TorrentStats::default()
+        }
+    }
+
+    #[test]
+    fn each_seeding_limit_stops_at_its_value_and_not_before() {
+        let ratio = SeedLimits {
+            seed_ratio: Some(1.5),
+            ..SeedLimits::default()
+        };
+        let zero = Duration::ZERO;
+        assert_eq!(ratio.reached(&seeding(1000, 1499), zero, zero), None);
+        assert_eq!(
+            ratio.reached(&seeding(1000, 1500), zero, zero).as_deref(),
+            Some("share ratio 1.50 reached the limit of 1.5")
+        );
+        let time = SeedLimits {
+            seed_time: Some(Duration::from_secs(5400)),
+            ..SeedLimits::default()
+        };
+        assert_eq!(
+            time.reached(&seeding(1000, 0), Duration::from_secs(5399), zero),
+            None
+        );
+        assert_eq!(
+            time.reached(&seeding(1000, 0), Duration::from_secs(5400), zero)
+                .as_deref(),
+            Some("seeded for 1h30m")
+        );
+        let idle = SeedLimits {
+            seed_idle: Some(Duration::from_secs(60)),
+            ..SeedLimits::default()
+        };
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            idle.reached(&seeding(1000, 0), hour, Duration::from_secs(59)),
+            None
+        );
+        assert_eq!(
+            idle.reached(&seeding(1000, 0), hour, Duration::from_secs(60))
+                .as_deref(),
+            Some("nothing uploaded for 1m")
+        );
+        // No limit, no stop; no data, no ratio.
+        assert_eq!(
+            SeedLimits::default().reached(&seeding(1000, 9999), hour, hour),
+            None
+        );
+        assert_eq!(ratio.reached(&seeding(0, 0), zero, zero), None);
+    }
+
+    #[test]
+    fn the_seed_clock_starts_when_seeding_and_restarts_idle_on_each_upload() {
+        let start = std::time::Instant::now();
+        let at = |s| start + Duration::from_secs(s);
+        let mut clock = SeedClock::default();
+        let downloading = TorrentStats {
+            state: TorrentState::Downloading,
+            ..TorrentStats::default()
+        };
+        assert_eq!(clock.update(&downloading, at(0)), None);
+        let secs = |a, b| Some((Duration::from_secs(a), Duration::from_secs(b)));
+        assert_eq!(clock.update(&seeding(10, 0), at(10)), secs(0, 0));
+        assert_eq!(clock.update(&seeding(10, 0), at(15)), secs(5, 5));
+        assert_eq!(clock.update(&seeding(10, 7), at(20)), secs(10, 0));
+        assert_eq!(clock.update(&seeding(10, 7), at(50)), secs(40, 30));
+    }
+
+    #[test]
+    fn ratios_parse_as_finite_numbers_of_zero_or_more() {
+        assert_eq!(parse_ratio("1"), Ok(1.0));
+        assert_eq!(parse_ratio(" 2.5 "), Ok(2.5));
+        for bad in ["", "-1", "NaN", "inf", "one"] {
+            assert!(parse_ratio(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -21,7 +21,8 @@ pub struct Args {
     /// The download directory; torrents added from the UI go there too.
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
     output: PathBuf,
-    /// A peer to connect to, `HOST:PORT`; may be repeated (trackers and DHT come in later versions).
+    /// A peer to connect to, `HOST:PORT`; may be repeated (on top of those from trackers, the DHT and
+    /// PEX).
     #[arg(long = "peer", value_name = "ADDR")]
     peers: Vec<SocketAddr>,
     /// The TCP port to accept peers on (0: any free port).
