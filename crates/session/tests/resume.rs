@@ -301,14 +301,13 @@ async fn transfer_counters_add_up_across_restarts() {
         }
     };
 
-    let seeder = Session::new(config(seed_state.path())).await.unwrap();
-    let seed = seeder
-        .add_torrent(AddTorrent {
-            torrent: torrent.clone(),
-            save_path: source.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
+    let (seeder, seed) = common::start(
+        config(seed_state.path()),
+        torrent.clone(),
+        source.path(),
+        vec![],
+    )
+    .await;
     settled(&seed).await;
     let (_first_target, first_state) = leech_from(seeder.local_addr(), 11).await;
     // The writer's bytes reach the counters within a second.
