@@ -50,6 +50,7 @@ pub(crate) struct Handover {
     pub paused: bool,
     pub limits: (Option<u64>, Option<u64>),
     pub file_priorities: Option<Vec<Priority>>,
+    pub sequential: bool,
     /// What each tracker said so far.
     pub trackers: Vec<crate::TrackerStats>,
 }
@@ -114,6 +115,7 @@ pub(crate) struct MetadataStage {
     limits: [Arc<crate::Limiter>; 2],
     limit_rates: (Option<u64>, Option<u64>),
     file_priorities: Option<Vec<Priority>>,
+    sequential: bool,
 }
 
 /// How the metadata stage ended.
@@ -175,6 +177,7 @@ impl MetadataStage {
             ],
             limit_rates: (None, None),
             file_priorities: None,
+            sequential: false,
             magnet,
         }
     }
@@ -327,6 +330,7 @@ impl MetadataStage {
                 self.limits[1].set_rate(up);
             }
             Event::SetFilePriorities(priorities) => self.file_priorities = Some(priorities),
+            Event::SetSequential(on) => self.sequential = on,
             Event::Pause => {
                 self.paused = true;
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
@@ -822,6 +826,7 @@ impl MetadataStage {
                 .as_ref()
                 .map(|d| d.found.load(std::sync::atomic::Ordering::Relaxed)),
             metadata: Some(self.progress()),
+            sequential: self.sequential,
             ..TorrentStats::default()
         };
         self.stats.send_replace(stats);
@@ -918,6 +923,7 @@ impl MetadataStage {
             paused: self.paused,
             limits: self.limit_rates,
             file_priorities,
+            sequential: self.sequential,
             trackers: std::mem::take(&mut self.trackers),
         });
         torrent.run(events).await;

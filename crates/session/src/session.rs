@@ -237,6 +237,13 @@ impl TorrentHandle {
         let _ = self.events.send(Event::SetFilePriorities(priorities)).await;
     }
 
+    /// Sequential mode on or off (off at first): with it on, the pieces of the next 32 MiB from the
+    /// first one missing are downloaded in order before the rest, so a media player can play the
+    /// files while they download. The rest still comes rarest first, which keeps every peer busy.
+    pub async fn set_sequential(&self, on: bool) {
+        let _ = self.events.send(Event::SetSequential(on)).await;
+    }
+
     /// The torrent's v1 info-hash.
     pub fn info_hash(&self) -> InfoHash {
         self.info_hash

@@ -92,6 +92,8 @@ pub struct TorrentStats {
     pub all_time_uploaded: u64,
     /// Block bytes received in all runs together, kept in resume data.
     pub all_time_downloaded: u64,
+    /// Sequential mode ([`TorrentHandle::set_sequential`](crate::TorrentHandle::set_sequential)).
+    pub sequential: bool,
     /// Bytes per second received.
     pub download_rate: u64,
     /// Bytes per second sent.

@@ -59,6 +59,8 @@ pub(crate) enum Event {
     Resume,
     /// New priorities for the torrent's files (padding files included), in torrent order.
     SetFilePriorities(Vec<shoal_picker::Priority>),
+    /// Sequential mode on or off.
+    SetSequential(bool),
     /// Stop: close every connection, save resume data and end the task.
     Shutdown,
 }
@@ -165,6 +167,10 @@ pub(crate) const OUR_METADATA_ID: u8 = 2;
 
 /// How long downloading waits after a write error (a full disk) before trying again.
 const STALL_RETRY: Duration = Duration::from_secs(10);
+/// How far ahead of the first missing piece sequential mode picks in order, in bytes (at least 4
+/// pieces).
+const SEQUENTIAL_WINDOW: u64 = 32 << 20;
+
 /// How often (in seconds) changed transfer counters alone are written to resume data; a crash loses at
 /// most this much of them.
 const COUNTERS_SAVED_EVERY: u64 = 300;
@@ -276,6 +282,8 @@ pub(crate) struct Torrent {
     dht: Option<DhtPeers>,
     /// File priorities as last set (padding files included), `None` while all are normal.
     file_priorities: Option<Vec<shoal_picker::Priority>>,
+    /// Sequential mode: the pieces just past what is in, in order, first.
+    sequential: bool,
     /// This torrent's download and upload limits.
     limits: [Arc<crate::Limiter>; 2],
 }
@@ -360,6 +368,7 @@ impl Torrent {
             counters: Arc::default(),
             dht: None,
             file_priorities: None,
+            sequential: false,
             limits: [
                 Arc::new(crate::Limiter::new(None)),
                 Arc::new(crate::Limiter::new(None)),
@@ -716,6 +725,10 @@ impl Torrent {
                 self.set_file_priorities(priorities);
                 self.publish(now);
             }
+            Event::SetSequential(on) => {
+                self.set_sequential(on);
+                self.publish(now);
+            }
             Event::Shutdown | Event::SaveResume => {} // handled in `run`, where they can await
         }
     }
@@ -920,6 +933,7 @@ impl Torrent {
         if let Some(priorities) = handover.file_priorities {
             self.set_file_priorities(priorities);
         }
+        self.set_sequential(handover.sequential);
         for peer in handover.peers {
             let key = peer.key;
             if !self.register(key, peer.hello, peer.commands, true, now) {
@@ -932,6 +946,16 @@ impl Torrent {
                 }
             }
         }
+    }
+
+    /// Turns sequential mode on or off: with it on, the pieces of the next [`SEQUENTIAL_WINDOW`] bytes
+    /// from the first one missing are picked in order before anything else (a media player can start
+    /// before the download ends); the rest still goes rarest first, so peers stay busy.
+    fn set_sequential(&mut self, on: bool) {
+        let piece_length = self.storage.layout().piece_length().max(1);
+        let window = (SEQUENTIAL_WINDOW / piece_length).clamp(4, u64::from(u32::MAX)) as u32;
+        self.sequential = on;
+        self.picker.set_sequential(on.then_some(window));
     }
 
     /// Applies new file priorities (padding files included, in torrent order) to the picker.
@@ -1803,6 +1827,7 @@ impl Torrent {
             uploaded: self.upload.total(),
             all_time_uploaded: self.transferred().uploaded,
             all_time_downloaded: self.transferred().downloaded,
+            sequential: self.sequential,
             download_rate: self.download.rate(now),
             upload_rate: self.upload.rate(now),
             hash_failures: self.hash_failures,

@@ -104,6 +104,7 @@ async fn swarm(args: &Args, work: &Path, source: &Path, torrent: Vec<u8>) -> Res
     let defaults = AddDefaults {
         save_path: work.join("download"),
         peers,
+        sequential: false,
     };
     let (handle, meta) = tui::add_source(&leecher, Source::Torrent(torrent), &defaults)?;
     let result = if args.headless {

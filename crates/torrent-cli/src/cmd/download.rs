@@ -35,6 +35,9 @@ pub struct AddArgs {
     /// saying why (no tracker answered, the DHT found nobody, …).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
+    /// Download in order, so a media player can play a file while it downloads (`o` in the UI).
+    #[arg(long)]
+    sequential: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -326,6 +329,7 @@ pub fn add(args: &AddArgs) -> Result<()> {
         let defaults = crate::tui::AddDefaults {
             save_path: args.output.clone(),
             peers: args.common.peers.clone(),
+            sequential: args.sequential,
         };
         return crate::cmd::open::ui(args.common.config(), Some(source), defaults);
     }
@@ -338,9 +342,12 @@ pub fn add(args: &AddArgs) -> Result<()> {
         source,
         &args.output,
         &args.common,
-        mode,
-        &args.limits,
-        args.timeout.map(Duration::from_secs),
+        Run {
+            mode,
+            limits: &args.limits,
+            metadata_timeout: args.timeout.map(Duration::from_secs),
+            sequential: args.sequential,
+        },
     )
 }
 
@@ -356,9 +363,12 @@ pub fn seed(args: &SeedArgs) -> Result<()> {
         Source::read(&file)?,
         &args.data,
         &args.common,
-        Mode::Seed,
-        &args.limits,
-        None,
+        Run {
+            mode: Mode::Seed,
+            limits: &args.limits,
+            metadata_timeout: None,
+            sequential: false,
+        },
     )
 }
 
@@ -372,14 +382,23 @@ enum Mode {
     Seed,
 }
 
-fn run(
-    source: Source,
-    dir: &Path,
-    common: &Common,
+/// How a headless run goes.
+struct Run<'a> {
     mode: Mode,
-    limits: &SeedLimits,
+    limits: &'a SeedLimits,
+    /// Give up on a magnet link's metadata after this long.
     metadata_timeout: Option<Duration>,
-) -> Result<()> {
+    /// Download in order.
+    sequential: bool,
+}
+
+fn run(source: Source, dir: &Path, common: &Common, how: Run<'_>) -> Result<()> {
+    let Run {
+        mode,
+        limits,
+        metadata_timeout,
+        sequential,
+    } = how;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -388,6 +407,9 @@ fn run(
         let session = Session::new(common.config()).await?;
         tracing::info!(listen = %session.local_addr(), "listening for peers");
         let handle = source.add(&session, dir, &common.peers)?;
+        if sequential {
+            handle.set_sequential(true).await;
+        }
         let mut stats = handle.stats();
         let mut printer = Printer::new();
         let mut clock = SeedClock::default();

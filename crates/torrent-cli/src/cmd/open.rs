@@ -25,6 +25,9 @@ pub struct Args {
     /// PEX).
     #[arg(long = "peer", value_name = "ADDR")]
     peers: Vec<SocketAddr>,
+    /// Download in order, so a media player can play a file while it downloads (`o` in the UI).
+    #[arg(long)]
+    sequential: bool,
     /// The TCP port to accept peers on (0: any free port).
     #[arg(long, default_value_t = 6881)]
     port: u16,
@@ -56,6 +59,7 @@ pub fn run(args: &Args) -> Result<()> {
     let defaults = AddDefaults {
         save_path: args.output.clone(),
         peers: args.peers.clone(),
+        sequential: args.sequential,
     };
     ui(config, Some(source), defaults)
 }
@@ -79,6 +83,7 @@ pub fn run_empty() -> Result<()> {
     let defaults = AddDefaults {
         save_path: PathBuf::from("."),
         peers: Vec::new(),
+        sequential: false,
     };
     ui(config, None, defaults)
 }

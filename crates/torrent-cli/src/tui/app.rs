@@ -29,6 +29,8 @@ pub enum Action {
     Add(String),
     /// Pause (`true`) or resume (`false`) a torrent.
     Pause(TorrentId, bool),
+    /// Sequential (in-order) download on (`true`) or off.
+    Sequential(TorrentId, bool),
     /// Remove a torrent, and its downloaded data when `delete_data`.
     Remove {
         /// Which torrent.
@@ -599,6 +601,10 @@ impl App {
             KeyCode::Char('d') | KeyCode::Delete => {
                 self.mode = Mode::ConfirmRemove(self.current()?.id);
             }
+            KeyCode::Char('o') => {
+                let view = self.current()?;
+                return Some(Action::Sequential(view.id, !view.stats.sequential));
+            }
             KeyCode::Char('s') if self.tab == Tab::Peers => {
                 self.peer_sort = self.peer_sort.next();
                 self.peer_sort_reversed = false;
@@ -847,6 +853,15 @@ pub(crate) mod tests {
         assert_eq!(
             press(&mut app, KeyCode::Char('p')),
             Some(Action::Pause(id, true))
+        );
+        assert_eq!(
+            press(&mut app, KeyCode::Char('o')),
+            Some(Action::Sequential(id, true))
+        );
+        app.torrents[0].stats.sequential = true;
+        assert_eq!(
+            press(&mut app, KeyCode::Char('o')),
+            Some(Action::Sequential(id, false))
         );
         press(&mut app, KeyCode::Char('3'));
         press(&mut app, KeyCode::Enter);

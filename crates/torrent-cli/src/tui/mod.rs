@@ -40,6 +40,8 @@ pub struct AddDefaults {
     pub save_path: PathBuf,
     /// Peers every added torrent starts with (`--peer`).
     pub peers: Vec<SocketAddr>,
+    /// Download every added torrent in order (`--sequential`).
+    pub sequential: bool,
 }
 
 /// Adds a torrent to the session and reads its facts for the views.
@@ -53,6 +55,10 @@ pub fn add_source(
 ) -> Result<(TorrentHandle, TorrentMeta)> {
     let meta = TorrentMeta::from_source(&source)?;
     let handle = source.add(session, &defaults.save_path, &defaults.peers)?;
+    if defaults.sequential {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.set_sequential(true).await });
+    }
     Ok((handle, meta))
 }
 
@@ -201,6 +207,16 @@ impl<'a> Runtime<'a> {
                         handle.resume().await;
                         self.app.notify("resumed");
                     }
+                }
+            }
+            Action::Sequential(id, on) => {
+                if let Some((handle, _)) = self.handles.get(&id) {
+                    handle.set_sequential(on).await;
+                    self.app.notify(if on {
+                        "in order: the pieces after the first missing one come first"
+                    } else {
+                        "rarest first: pieces in any order"
+                    });
                 }
             }
             Action::Remove { id, delete_data } => {

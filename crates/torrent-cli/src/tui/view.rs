@@ -425,6 +425,9 @@ fn render_overview(view: &TorrentView, area: Rect, buf: &mut Buffer) {
                     Status::Seeding => {
                         format!("complete; uploading to {uploading} of {n_peers} peers")
                     }
+                    _ if stats.sequential => {
+                        format!("downloading in order from {unchoked} of {n_peers} peers")
+                    }
                     _ => format!("downloading from {unchoked} of {n_peers} peers"),
                 }),
             ]
@@ -919,6 +922,7 @@ const HELP: &[(&str, &str)] = &[
     ("1 2 3 4", "Overview, Peers, Files, Trackers"),
     ("a", "add a .torrent file or a magnet link"),
     ("p", "pause or resume the selected torrent"),
+    ("o", "download it in order (to play a file early), or not"),
     ("d  Del", "remove it (asks about its data)"),
     ("q  Ctrl-C", "quit (asks while transfers run)"),
     ("?  F1", "this help"),
