@@ -16,6 +16,8 @@ const PACKAGES: &[(&str, Check)] = &[
     ("aria2", Check::Program("aria2c")),
     ("mktorrent", Check::Program("mktorrent")),
     ("tmux", Check::Program("tmux")),
+    // The HTTP server of the web seed tests (BEP 19).
+    ("nginx", Check::Program("nginx")),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +73,13 @@ pub fn ensure() -> Result<()> {
     if !still.is_empty() {
         bail!("installed, but still not usable: {}", still.join(" "));
     }
-    // Debian starts transmission-daemon as a service on install; the tests run their own instances.
+    // Debian starts transmission-daemon and nginx as services on install (where it may); the tests run
+    // their own instances.
     let _ = Command::new("sh")
-        .args(["-c", "service transmission-daemon stop >/dev/null 2>&1"])
+        .args([
+            "-c",
+            "service transmission-daemon stop >/dev/null 2>&1; service nginx stop >/dev/null 2>&1",
+        ])
         .status();
     Ok(())
 }

@@ -19,6 +19,7 @@ mod session;
 mod sources;
 mod stats;
 mod torrent;
+mod webseed;
 
 pub use choker::{Candidate, Choker};
 pub use config::SessionConfig;

@@ -834,7 +834,7 @@ impl MetadataStage {
 
     /// Saves the torrent file, sets the torrent up and runs it with everything gathered so far.
     async fn become_torrent(mut self, info: Vec<u8>, events: mpsc::Receiver<Event>) {
-        let torrent = torrent_file(&info, &self.magnet.trackers);
+        let torrent = torrent_file(&info, &self.magnet.trackers, &self.magnet.web_seeds);
         tracing::info!(
             torrent = %self.name,
             bytes = info.len(),
@@ -970,9 +970,9 @@ fn select_only(magnet: &Magnet, file_count: usize) -> Option<Vec<Priority>> {
     )
 }
 
-/// A `.torrent` file around fetched metadata: the info dictionary's exact bytes, and the magnet's
-/// trackers as `announce` and `announce-list` (one tier each, in order).
-pub(crate) fn torrent_file(info: &[u8], trackers: &[String]) -> Vec<u8> {
+/// A `.torrent` file around fetched metadata: the info dictionary's exact bytes, the magnet's trackers
+/// as `announce` and `announce-list` (one tier each, in order) and its web seeds (`ws=`) as `url-list`.
+pub(crate) fn torrent_file(info: &[u8], trackers: &[String], web_seeds: &[String]) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, bytes: &[u8]) {
         out.extend_from_slice(bytes.len().to_string().as_bytes());
         out.push(b':');
@@ -995,6 +995,14 @@ pub(crate) fn torrent_file(info: &[u8], trackers: &[String]) -> Vec<u8> {
     }
     string(&mut out, b"info");
     out.extend_from_slice(info);
+    if !web_seeds.is_empty() {
+        string(&mut out, b"url-list");
+        out.push(b'l');
+        for url in web_seeds {
+            string(&mut out, url.as_bytes());
+        }
+        out.push(b'e');
+    }
     out.push(b'e');
     out
 }
@@ -1009,6 +1017,7 @@ mod tests {
         let file = torrent_file(
             info,
             &["udp://t.example:1".into(), "http://u.example/a".into()],
+            &["http://w.example/pub/".into()],
         );
         let metainfo = shoal_metainfo::Metainfo::from_bytes(&file).expect("valid torrent");
         assert_eq!(
@@ -1019,7 +1028,8 @@ mod tests {
             metainfo.trackers(),
             vec![vec!["udp://t.example:1"], vec!["http://u.example/a"]]
         );
-        let bare = torrent_file(info, &[]);
+        assert_eq!(metainfo.url_list, ["http://w.example/pub/"]);
+        let bare = torrent_file(info, &[], &[]);
         assert!(
             shoal_metainfo::Metainfo::from_bytes(&bare)
                 .expect("valid torrent")

@@ -61,6 +61,8 @@ pub(crate) struct Hello {
     /// Block payload bytes written to this peer's socket, added by the writer once a write completes and
     /// taken by the torrent for its upload counters (cancelled or unsent blocks never count).
     pub sent: Arc<AtomicU64>,
+    /// For a BEP 19 web seed (an HTTP server, not a connection): its URL.
+    pub web_seed: Option<Arc<str>>,
 }
 
 /// Our handshake's extension bits: fast extension (BEP 6) and extension protocol (BEP 10).
@@ -125,6 +127,7 @@ pub(crate) async fn connect(addr: SocketAddr, setup: Setup, permit: OwnedSemapho
                 outgoing: true,
                 queued: Arc::default(),
                 sent: Arc::default(),
+                web_seed: None,
             };
             run(stream, hello, setup).await;
         }
@@ -175,6 +178,7 @@ pub(crate) async fn accept(
         outgoing: false,
         queued: Arc::default(),
         sent: Arc::default(),
+        web_seed: None,
     };
     run(stream, hello, setup).await;
 }

@@ -333,6 +333,22 @@ pub(crate) struct Prepared {
     pub file_count: usize,
 }
 
+/// The web seeds at `urls` for `info`: distinct ones, HTTP(S) only (BEP 19).
+pub(crate) fn web_seeds(
+    urls: &[impl AsRef<str>],
+    info: &shoal_metainfo::Info<'_>,
+) -> Vec<crate::webseed::WebSeed> {
+    let mut seeds: Vec<crate::webseed::WebSeed> = Vec::new();
+    for url in urls {
+        if let Some(seed) = crate::webseed::WebSeed::new(url.as_ref(), info)
+            && seeds.iter().all(|s| s.url != seed.url)
+        {
+            seeds.push(seed);
+        }
+    }
+    seeds
+}
+
 impl Context {
     /// Records a torrent fetched through a magnet link: its user-readable copy replaces the saved link.
     pub(crate) fn metadata_fetched(&self, name: &str, info_hash: &InfoHash, torrent: &[u8]) {
@@ -405,6 +421,7 @@ impl Context {
                 connections: self.connections.clone(),
                 half_open: self.half_open.clone(),
                 hash_slots: self.hash_slots.clone(),
+                web_seeds: web_seeds(&metainfo.url_list, info),
             },
             storage,
         })

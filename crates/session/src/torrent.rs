@@ -93,6 +93,8 @@ pub(crate) struct TorrentInfo {
     pub connections: Arc<tokio::sync::Semaphore>,
     /// The session-wide half-open budget (`max_half_open`).
     pub half_open: Arc<tokio::sync::Semaphore>,
+    /// BEP 19 web seeds (the torrent's `url-list`, a magnet link's `ws=`).
+    pub web_seeds: Vec<crate::webseed::WebSeed>,
 }
 
 /// One connected peer's protocol state.
@@ -221,6 +223,7 @@ impl Backoff {
         self.next_attempt <= now
     }
 
+    /// Notes a failed attempt: the next one waits twice as long as the last.
     pub(crate) fn failed(&mut self, now: Instant) {
         self.failures = self.failures.saturating_add(1);
         let wait = Duration::from_secs(1u64 << self.failures.min(9)).min(Self::MAX);
@@ -286,6 +289,19 @@ pub(crate) struct Torrent {
     sequential: bool,
     /// This torrent's download and upload limits.
     limits: [Arc<crate::Limiter>; 2],
+    /// BEP 19 web seeds, each with its connection (a task) when it runs and its retry pacing.
+    web_seeds: Vec<WebSeedSlot>,
+}
+
+/// A web seed of the torrent and how it fares.
+#[derive(Debug)]
+struct WebSeedSlot {
+    seed: crate::webseed::WebSeed,
+    /// Its task's key while it runs.
+    key: Option<PeerKey>,
+    backoff: Backoff,
+    /// Banned for bad data: never used again.
+    dead: bool,
 }
 
 /// Whom a ban applies to: the IP address, except on loopback, where every test peer shares 127.0.0.1 and
@@ -299,6 +315,10 @@ enum BanKey {
 
 impl BanKey {
     fn of(hello: &Hello) -> Self {
+        if hello.web_seed.is_some() {
+            // Its id stands for its URL; its address may be shared with honest peers.
+            return Self::PeerId(hello.peer_id);
+        }
         match hello.addr.ip() {
             ip if !ip.is_loopback() => Self::Ip(ip),
             _ if hello.outgoing => Self::Addr(hello.addr),
@@ -333,6 +353,16 @@ impl Torrent {
         )
         .map_err(|e| e.to_string())?;
         let now = Instant::now();
+        let web_seeds = info
+            .web_seeds
+            .iter()
+            .map(|seed| WebSeedSlot {
+                seed: seed.clone(),
+                key: None,
+                backoff: Backoff::ready(now),
+                dead: false,
+            })
+            .collect();
         Ok(Self {
             have: vec![false; layout.piece_count() as usize],
             choker: Choker::new(4, config.seed.rotate_left(17)),
@@ -369,6 +399,7 @@ impl Torrent {
             dht: None,
             file_priorities: None,
             sequential: false,
+            web_seeds,
             limits: [
                 Arc::new(crate::Limiter::new(None)),
                 Arc::new(crate::Limiter::new(None)),
@@ -415,6 +446,7 @@ impl Torrent {
                     self.retry_stalled(now);
                     self.send_pex(now);
                     self.connect_more();
+                    self.run_web_seeds(now);
                     self.update_counters();
                     self.publish(now);
                 }
@@ -678,10 +710,12 @@ impl Torrent {
                 self.request_blocks(key, now);
             }
             Event::PeerGone { key, reason } => {
-                let addr = self
-                    .connecting
-                    .remove(&key)
-                    .or_else(|| self.peers.get(&key).map(|p| p.hello.addr));
+                let addr = self.connecting.remove(&key).or_else(|| {
+                    self.peers
+                        .get(&key)
+                        .filter(|p| p.hello.web_seed.is_none())
+                        .map(|p| p.hello.addr)
+                });
                 if let Some(backoff) = addr.and_then(|addr| self.known.get_mut(&addr)) {
                     backoff.failed(now);
                 }
@@ -1087,7 +1121,10 @@ impl Torrent {
             first.push(ours.to_message());
         }
         let _ = commands.send(Command::Send(first));
-        let client = client_name(&hello.peer_id);
+        let client = match &hello.web_seed {
+            Some(url) => format!("web seed {url}"),
+            None => client_name(&hello.peer_id),
+        };
         let pieces = self.have.len();
         self.peers.insert(
             key,
@@ -1762,6 +1799,54 @@ impl Torrent {
         }
     }
 
+    /// Starts the web seeds that are due while downloading, and closes them once there is nothing
+    /// left to fetch.
+    fn run_web_seeds(&mut self, now: Instant) {
+        let downloading = self.state == TorrentState::Downloading;
+        for i in 0..self.web_seeds.len() {
+            let slot = &self.web_seeds[i];
+            match slot.key {
+                Some(key) if !downloading => {
+                    if let Some(peer) = self.peers.get(&key) {
+                        let _ = peer.commands.send(Command::Close);
+                    }
+                }
+                None if downloading && !slot.dead && slot.backoff.is_due(now) => {
+                    let key = self.next_key;
+                    self.next_key += 1;
+                    let seed = slot.seed.clone();
+                    self.web_seeds[i].key = Some(key);
+                    // A far-off retry until the task ends, when the real one is set.
+                    self.web_seeds[i].backoff.next_attempt = now + Backoff::MAX;
+                    let piece_length = self.storage.layout().piece_length();
+                    tokio::spawn(crate::webseed::run(
+                        seed,
+                        piece_length,
+                        self.peer_setup(key),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A web seed's task ended (or it was dropped): it is retried later, sooner when it had delivered,
+    /// never when banned.
+    fn web_seed_gone(&mut self, key: PeerKey, reason: &str) {
+        let Some(slot) = self.web_seeds.iter_mut().find(|s| s.key == Some(key)) else {
+            return;
+        };
+        slot.key = None;
+        let now = Instant::now();
+        let delivered = self.peers.get(&key).is_some_and(|p| p.download.total() > 0);
+        if delivered {
+            slot.backoff = Backoff::ready(now);
+        }
+        slot.backoff.failed(now);
+        slot.dead = self.banned.contains(&BanKey::PeerId(slot.seed.peer_id));
+        tracing::debug!(url = %slot.seed.url, reason, dead = slot.dead, "web seed stopped");
+    }
+
     /// Moves what the peers' writers have written since the last call into the upload counters.
     fn count_sent(&mut self, now: Instant) {
         for peer in self.peers.values_mut() {
@@ -1777,6 +1862,7 @@ impl Torrent {
     }
 
     fn remove_peer(&mut self, key: PeerKey, reason: &str) {
+        self.web_seed_gone(key, reason);
         if let Some(peer) = self.peers.remove(&key) {
             tracing::debug!(addr = %peer.hello.addr, reason, "peer gone");
             // What its writer wrote before the connection ended still counts.
