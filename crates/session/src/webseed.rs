@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use shoal_metainfo::{Info, PeerId};
 use shoal_wire::{Block, BlockRef, Message, Reserved};
 use tokio::sync::mpsc;
@@ -187,27 +187,50 @@ async fn serve(seed: &WebSeed, piece_length: u64, setup: Setup) -> Result<(), St
         let start = block_start(&run[0], piece_length);
         let last = run.last().expect("not empty");
         let end = block_start(last, piece_length) + u64::from(last.len);
-        let data = match fetch(&client, seed, start, end, &setup).await {
-            Ok(data) => data,
-            Err(e) => {
-                // The blocks go back to the picker; the torrent retries the server later.
-                let rejects = run.iter().map(|b| Message::Reject(*b)).collect();
-                let _ = send(&setup, rejects).await;
-                return Err(e);
-            }
+        let mut delivery = Delivery {
+            blocks: run.into(),
+            buffer: BytesMut::new(),
         };
-        let blocks = run
-            .iter()
-            .map(|b| {
-                let at = (block_start(b, piece_length) - start) as usize;
-                Message::Piece(Block {
-                    piece: b.piece,
-                    offset: b.offset,
-                    data: data.slice(at..at + b.len as usize),
-                })
-            })
-            .collect();
-        send(&setup, blocks).await?;
+        if let Err(e) = fetch(&client, seed, start, end, &mut delivery, &setup).await {
+            // What did not arrive goes back to the picker; the torrent retries the server later.
+            let rejects = delivery
+                .blocks
+                .iter()
+                .map(|b| Message::Reject(*b))
+                .collect();
+            let _ = send(&setup, rejects).await;
+            return Err(e);
+        }
+    }
+}
+
+/// The blocks of one run still to deliver, and the bytes received towards the first of them: each block
+/// goes to the torrent as soon as its bytes are in.
+struct Delivery {
+    blocks: VecDeque<BlockRef>,
+    buffer: BytesMut,
+}
+
+impl Delivery {
+    /// Adds the next received bytes; returns the blocks they completed.
+    fn push(&mut self, mut bytes: &[u8]) -> Vec<Message> {
+        let mut done = Vec::new();
+        while let Some(block) = self.blocks.front().copied() {
+            let missing = block.len as usize - self.buffer.len();
+            let take = missing.min(bytes.len());
+            self.buffer.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if take < missing {
+                break;
+            }
+            self.blocks.pop_front();
+            done.push(Message::Piece(Block {
+                piece: block.piece,
+                offset: block.offset,
+                data: self.buffer.split().freeze(),
+            }));
+        }
+        done
     }
 }
 
@@ -271,13 +294,14 @@ async fn fetch(
     seed: &WebSeed,
     start: u64,
     end: u64,
+    delivery: &mut Delivery,
     setup: &Setup,
-) -> Result<Bytes, String> {
-    let mut data = BytesMut::with_capacity((end - start) as usize);
+) -> Result<(), String> {
     for (url, first, last, length) in seed.ranges(start, end) {
-        let want = (last - first + 1) as usize;
+        let want = last - first + 1;
         let Some(url) = url else {
-            data.resize(data.len() + want, 0);
+            let zeros = vec![0u8; want as usize];
+            send(setup, delivery.push(&zeros)).await?;
             continue;
         };
         let mut response = client
@@ -296,23 +320,26 @@ async fn fetch(
                 format!("web seed {url}: HTTP {status}")
             });
         }
-        let before = data.len();
-        while data.len() - before < want {
+        let mut received = 0u64;
+        while received < want {
             let chunk = response
                 .chunk()
                 .await
                 .map_err(|e| format!("web seed {url}: {e}"))?;
             let Some(chunk) = chunk else {
                 return Err(format!(
-                    "web seed {url}: the answer ended after {} of {want} bytes",
-                    data.len() - before
+                    "web seed {url}: the answer ended after {received} of {want} bytes"
                 ));
             };
             for limit in &setup.download {
                 limit.acquire(chunk.len() as u64).await;
             }
-            let take = chunk.len().min(want - (data.len() - before));
-            data.extend_from_slice(&chunk[..take]);
+            let take = (chunk.len() as u64).min(want - received);
+            received += take;
+            let blocks = delivery.push(&chunk[..take as usize]);
+            if !blocks.is_empty() {
+                send(setup, blocks).await?;
+            }
         }
         // More than asked for is a broken server (or a file longer than the torrent says); fewer ended
         // above.
@@ -322,7 +349,7 @@ async fn fetch(
             ));
         }
     }
-    Ok(data.freeze())
+    Ok(())
 }
 
 /// The server's address (for the peer list and bans), from the URL's host and port.
@@ -416,6 +443,36 @@ mod tests {
         let mut many: VecDeque<BlockRef> =
             (0..1000).map(|i| block(i / 2, i % 2 * 16_384)).collect();
         assert_eq!(take_run(&mut many, 32_768).len() as u64 * 16_384, MAX_RANGE);
+    }
+
+    #[test]
+    fn blocks_are_delivered_as_their_bytes_arrive() {
+        let block = |offset| BlockRef {
+            piece: PieceIndex(0),
+            offset,
+            len: 4,
+        };
+        let mut delivery = Delivery {
+            blocks: [block(0), block(4), block(8)].into(),
+            buffer: BytesMut::new(),
+        };
+        assert!(delivery.push(b"abc").is_empty());
+        let done = delivery.push(b"defghij");
+        let data: Vec<&[u8]> = done
+            .iter()
+            .map(|m| match m {
+                Message::Piece(b) => &b.data[..],
+                _ => panic!("{m:?}"),
+            })
+            .collect();
+        assert_eq!(data, [&b"abcd"[..], b"efgh"]);
+        assert_eq!(
+            delivery.blocks,
+            [block(8)],
+            "the last waits for one more byte"
+        );
+        assert_eq!(delivery.push(b"kl").len(), 1);
+        assert!(delivery.blocks.is_empty());
     }
 
     #[test]
