@@ -374,3 +374,41 @@ async fn interop_a_magnet_links_web_seed_is_used_after_the_metadata_arrives() {
     session.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// A web server that answers every request with a `206` header and a few bytes, then goes silent:
+/// the engine stops waiting on it (snubbing, then the read timeout) and an honest peer completes the
+/// download, with nothing wrong written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
+    let source = tempfile::tempdir().unwrap();
+    let file = source.path().join("slow.bin");
+    std::fs::write(&file, bytes(1_000_000, 9)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut request).await;
+            let head = "HTTP/1.1 206 Partial Content\r\nContent-Length: 1000000\r\n\r\nabc";
+            let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await;
+            // Never another byte, and never closed.
+            held.push(stream);
+        }
+    });
+    let torrent = TorrentBuilder::new(&file)
+        .piece_length(32_768)
+        .web_seed(format!("http://127.0.0.1:{port}/slow.bin"))
+        .build()
+        .unwrap()
+        .bytes;
+    let seeder = limited_seeder(torrent.clone(), source.path(), 256 << 10, 51).await;
+    let got = download(torrent, vec![seeder.local_addr()], 52).await;
+    assert_eq!(got.stats.hash_failures, 0);
+    assert!(
+        std::fs::read(got.target.path().join("slow.bin")).unwrap() == std::fs::read(&file).unwrap()
+    );
+    server.abort();
+    seeder.shutdown().await;
+}
