@@ -44,9 +44,10 @@ async fn out_of_order_counts(salt: u64, sequential: bool) -> Vec<usize> {
             if now.is_complete() {
                 return now;
             }
-            assert_eq!(now.sequential, sequential);
             let progress = now.progress();
             if (0.1..0.9).contains(&progress) {
+                // (The first snapshots, from the data check, come before the mode is applied.)
+                assert_eq!(now.sequential, sequential);
                 let first_missing = now.have.iter().position(|h| !h).unwrap();
                 counts.push(now.have[first_missing..].iter().filter(|h| **h).count());
             }
