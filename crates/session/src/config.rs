@@ -39,6 +39,9 @@ pub struct SessionConfig {
     /// loopback nodes. A node that cannot start (its UDP port taken) is logged and left out. Its
     /// per-IP query rate limit is replaced by [`Limits::dht_queries_per_ip`].
     pub dht: Option<shoal_dht::NodeConfig>,
+    /// Whether to download from a torrent's web seeds (BEP 19: HTTP servers named by its `url-list`
+    /// or a magnet link's `ws=`). On by default.
+    pub web_seeds: bool,
 }
 
 impl Default for SessionConfig {
@@ -68,6 +71,7 @@ impl Default for SessionConfig {
             download_limit: None,
             upload_limit: None,
             dht: None,
+            web_seeds: true,
         }
     }
 }

@@ -356,6 +356,7 @@ impl Torrent {
         let web_seeds = info
             .web_seeds
             .iter()
+            .filter(|_| config.web_seeds)
             .map(|seed| WebSeedSlot {
                 seed: seed.clone(),
                 key: None,

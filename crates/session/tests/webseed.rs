@@ -412,3 +412,40 @@ async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
     server.abort();
     seeder.shutdown().await;
 }
+
+/// With web seeds turned off (`SessionConfig::web_seeds`, `--no-web-seeds`), the server is never asked
+/// and the peer serves everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_web_seeds_turned_off_are_never_asked() {
+    let www = tempfile::tempdir().unwrap();
+    let dir = album(www.path());
+    let nginx = Nginx::start(www.path());
+    let torrent = TorrentBuilder::new(&dir)
+        .piece_length(65_536)
+        .web_seed(format!("http://127.0.0.1:{}/", nginx.port))
+        .build()
+        .unwrap()
+        .bytes;
+    let seeder = limited_seeder(torrent.clone(), www.path(), 512 << 10, 53).await;
+    let target = tempfile::tempdir().unwrap();
+    let session = Session::new(shoal_session::SessionConfig {
+        web_seeds: false,
+        ..common::loopback(54)
+    })
+    .await
+    .unwrap();
+    let handle = session
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers: vec![seeder.local_addr()],
+        })
+        .unwrap();
+    let (stats, web_seed_seen) = watch_until_complete(&handle).await;
+    assert!(!web_seed_seen);
+    assert_eq!(stats.hash_failures, 0);
+    same_files(&dir, &target.path().join("album"));
+    assert_eq!(nginx.requests(), 0);
+    session.shutdown().await;
+    seeder.shutdown().await;
+}

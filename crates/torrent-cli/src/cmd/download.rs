@@ -274,6 +274,9 @@ struct Common {
     /// `~/.local/share/shoal`).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Download nothing from web seeds (HTTP servers a torrent or magnet link names, BEP 19).
+    #[arg(long)]
+    no_web_seeds: bool,
     #[command(flatten)]
     dht: DhtArgs,
 }
@@ -299,6 +302,7 @@ impl Common {
             state_dir,
             download_limit: self.download_limit,
             upload_limit: self.upload_limit,
+            web_seeds: !self.no_web_seeds,
             ..SessionConfig::default()
         }
     }
