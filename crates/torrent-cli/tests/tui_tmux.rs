@@ -1,5 +1,5 @@
-//! The terminal UI end to end, as a person sees it: `torrent-cli demo` in a real terminal (a detached
-//! tmux session of 100 × 30 on a private tmux server), keys sent, the screen read back.
+//! The terminal UI end to end, as a person sees it: `torrent-cli demo` (and `add`) in a real terminal (a
+//! detached tmux session of 100 × 30 on a private tmux server), keys sent, the screen read back.
 //!
 //! tmux is required: without it this test fails rather than skips, so a machine missing it is noticed.
 
@@ -15,8 +15,11 @@ struct Tmux {
 impl Tmux {
     /// Starts `command` (a shell command line) in a detached `width` × `height` session.
     fn start(command: &str, width: u16, height: u16) -> Self {
+        // One server per test: tests of this file run side by side.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmux = Self {
-            socket: format!("shoal-test-{}", std::process::id()),
+            socket: format!("shoal-test-{}-{n}", std::process::id()),
         };
         let output = tmux.run(&[
             "new-session",
@@ -167,4 +170,42 @@ fn interop_tui_demo_in_tmux() {
         .filter(|name| name.to_string_lossy().starts_with("shoal-demo"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `add --seed-ratio 0` in the UI, on data that is already complete: the torrent seeds, reaches its
+/// limit at once and is paused, and the screen says why.
+#[test]
+fn interop_tui_pauses_a_torrent_at_its_seeding_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_torrent-cli"));
+    std::fs::write(dir.path().join("song.ogg"), vec![7u8; 300_000]).unwrap();
+    let created = Command::new(binary)
+        .args(["create", "song.ogg", "--no-date", "-o", "song.torrent"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let status_file = dir.path().join("status");
+    let command = format!(
+        "cd {dir} && {binary} add song.torrent -o . --seed-ratio 0 --no-dht --bind 127.0.0.1 \
+         --port 0 --state-dir state; echo $? > {status}",
+        dir = quote(dir.path()),
+        binary = quote(binary),
+        status = quote(&status_file),
+    );
+    let tmux = Tmux::start(&command, 100, 30);
+    let screen = tmux.wait_for("the seeding limit", Duration::from_secs(30), |s| {
+        s.contains("share ratio 0.00 reached the limit of 0; paused")
+    });
+    assert!(screen.contains("song.ogg"), "{screen}");
+    tmux.wait_for("the paused state", Duration::from_secs(10), |s| {
+        s.contains("Status paused: press p to resume")
+    });
+    tmux.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit Shoal?") {
+        tmux.keys(&["y"]);
+    }
+    let status = wait_for_exit(&status_file, Duration::from_secs(30));
+    assert_eq!(status.as_deref(), Some("0"), "{}", tmux.screen());
 }

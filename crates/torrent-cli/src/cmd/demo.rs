@@ -105,6 +105,7 @@ async fn swarm(args: &Args, work: &Path, source: &Path, torrent: Vec<u8>) -> Res
         save_path: work.join("download"),
         peers,
         sequential: false,
+        seed_limits: Default::default(),
     };
     let (handle, meta) = tui::add_source(&leecher, Source::Torrent(torrent), &defaults)?;
     let result = if args.headless {

@@ -139,7 +139,8 @@ pub struct SeedArgs {
     common: Common,
 }
 
-/// When to stop seeding. The first limit reached ends the run with status 0; each implies `--seed`.
+/// When to stop seeding. The first limit reached ends a headless run with status 0 (each implies
+/// `--seed`), and pauses the torrent in the terminal UI.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SeedLimits {
     /// Stop seeding once the share ratio reaches RATIO: bytes uploaded over bytes downloaded, data
@@ -155,13 +156,19 @@ pub struct SeedLimits {
 }
 
 impl SeedLimits {
-    fn any(&self) -> bool {
+    /// Whether any limit is set.
+    pub fn any(&self) -> bool {
         self.seed_ratio.is_some() || self.seed_time.is_some() || self.seed_idle.is_some()
     }
 
     /// Why to stop, if a limit is reached: `stats` now, seeding for `seeding` and without an upload
     /// for `idle`.
-    fn reached(&self, stats: &TorrentStats, seeding: Duration, idle: Duration) -> Option<String> {
+    pub fn reached(
+        &self,
+        stats: &TorrentStats,
+        seeding: Duration,
+        idle: Duration,
+    ) -> Option<String> {
         if let (Some(limit), Some(ratio)) = (self.seed_ratio, stats.ratio())
             && ratio >= limit
         {
@@ -185,14 +192,14 @@ impl SeedLimits {
 
 /// Seeding time so far, and time since something was last uploaded (both counted while seeding).
 #[derive(Debug, Default)]
-struct SeedClock {
+pub struct SeedClock {
     since: Option<std::time::Instant>,
     last_upload: Option<(u64, std::time::Instant)>,
 }
 
 impl SeedClock {
     /// Notes `stats` at `now`; returns (seeding for, idle for) once seeding.
-    fn update(
+    pub fn update(
         &mut self,
         stats: &TorrentStats,
         now: std::time::Instant,
@@ -324,16 +331,11 @@ pub fn state_dir(flag: Option<&Path>) -> Option<PathBuf> {
 pub fn add(args: &AddArgs) -> Result<()> {
     let source = Source::read(&args.source)?;
     if !args.headless && std::io::stdout().is_terminal() {
-        if args.limits.any() {
-            bail!(BadInput(
-                "--seed-ratio, --seed-time and --seed-idle apply to headless runs: add --headless"
-                    .into()
-            ));
-        }
         let defaults = crate::tui::AddDefaults {
             save_path: args.output.clone(),
             peers: args.common.peers.clone(),
             sequential: args.sequential,
+            seed_limits: args.limits.clone(),
         };
         return crate::cmd::open::ui(args.common.config(), Some(source), defaults);
     }

@@ -60,6 +60,7 @@ pub fn run(args: &Args) -> Result<()> {
         save_path: args.output.clone(),
         peers: args.peers.clone(),
         sequential: args.sequential,
+        seed_limits: Default::default(),
     };
     ui(config, Some(source), defaults)
 }
@@ -84,6 +85,7 @@ pub fn run_empty() -> Result<()> {
         save_path: PathBuf::from("."),
         peers: Vec::new(),
         sequential: false,
+        seed_limits: Default::default(),
     };
     ui(config, None, defaults)
 }

@@ -22,7 +22,7 @@ use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
 use shoal_session::{Session, TorrentHandle, TorrentStats};
 
-use crate::cmd::download::Source;
+use crate::cmd::download::{SeedClock, SeedLimits, Source};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -42,6 +42,8 @@ pub struct AddDefaults {
     pub peers: Vec<SocketAddr>,
     /// Download every added torrent in order (`--sequential`).
     pub sequential: bool,
+    /// When to pause a seeding torrent (`--seed-ratio`, `--seed-time`, `--seed-idle`).
+    pub seed_limits: SeedLimits,
 }
 
 /// Adds a torrent to the session and reads its facts for the views.
@@ -89,6 +91,10 @@ struct Runtime<'a> {
     handles: HashMap<TorrentId, (TorrentHandle, JoinHandle<()>)>,
     updates_tx: mpsc::Sender<Update>,
     updates: mpsc::Receiver<Update>,
+    /// Each torrent's seeding time and idle time, for the seeding limits.
+    seed_clocks: HashMap<TorrentId, SeedClock>,
+    /// Torrents paused for reaching a seeding limit (once each: resuming by hand is allowed).
+    limit_reached: std::collections::HashSet<TorrentId>,
 }
 
 impl<'a> Runtime<'a> {
@@ -105,6 +111,8 @@ impl<'a> Runtime<'a> {
             handles: HashMap::new(),
             updates_tx,
             updates,
+            seed_clocks: HashMap::new(),
+            limit_reached: std::collections::HashSet::new(),
         };
         for (handle, meta) in torrents {
             runtime.watch(handle, meta);
@@ -164,6 +172,7 @@ impl<'a> Runtime<'a> {
                     if stats.metadata.is_none() {
                         self.learn_metadata(id);
                     }
+                    self.check_seed_limits(id, &stats).await;
                     self.app.on_update(id, stats);
                     dirty = true;
                 }
@@ -174,6 +183,29 @@ impl<'a> Runtime<'a> {
             forward.abort();
         }
         Ok(())
+    }
+
+    /// Pauses a seeding torrent the first time it reaches a seeding limit, and says why.
+    async fn check_seed_limits(&mut self, id: TorrentId, stats: &TorrentStats) {
+        let limits = &self.defaults.seed_limits;
+        if !limits.any() || self.limit_reached.contains(&id) {
+            return;
+        }
+        let clock = self.seed_clocks.entry(id).or_default();
+        let Some((seeding, idle)) = clock.update(stats, std::time::Instant::now()) else {
+            return;
+        };
+        let Some(why) = limits.reached(stats, seeding, idle) else {
+            return;
+        };
+        self.limit_reached.insert(id);
+        if let Some((handle, _)) = self.handles.get(&id) {
+            handle.pause().await;
+        }
+        self.app.notify(format!(
+            "{}: {why}; paused (p resumes)",
+            text::sanitize(&stats.name)
+        ));
     }
 
     /// A magnet link's torrent file arrived: the views learn its files and trackers.
