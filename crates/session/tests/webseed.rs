@@ -136,8 +136,17 @@ struct Downloaded {
 
 /// Downloads `torrent` into a fresh directory with no peers but the web seeds (and `peers`).
 async fn download(torrent: Vec<u8>, peers: Vec<SocketAddr>, salt: u64) -> Downloaded {
+    download_with(common::loopback(salt), torrent, peers).await
+}
+
+/// [`download`] by a session with `config`.
+async fn download_with(
+    config: shoal_session::SessionConfig,
+    torrent: Vec<u8>,
+    peers: Vec<SocketAddr>,
+) -> Downloaded {
     let target = tempfile::tempdir().unwrap();
-    let session = Session::new(common::loopback(salt)).await.unwrap();
+    let session = Session::new(config).await.unwrap();
     let handle = session
         .add_torrent(AddTorrent {
             torrent,
@@ -427,25 +436,14 @@ async fn interop_web_seeds_turned_off_are_never_asked() {
         .unwrap()
         .bytes;
     let seeder = limited_seeder(torrent.clone(), www.path(), 512 << 10, 53).await;
-    let target = tempfile::tempdir().unwrap();
-    let session = Session::new(shoal_session::SessionConfig {
+    let config = shoal_session::SessionConfig {
         web_seeds: false,
         ..common::loopback(54)
-    })
-    .await
-    .unwrap();
-    let handle = session
-        .add_torrent(AddTorrent {
-            torrent,
-            save_path: target.path().into(),
-            peers: vec![seeder.local_addr()],
-        })
-        .unwrap();
-    let (stats, web_seed_seen) = watch_until_complete(&handle).await;
-    assert!(!web_seed_seen);
-    assert_eq!(stats.hash_failures, 0);
-    same_files(&dir, &target.path().join("album"));
+    };
+    let got = download_with(config, torrent, vec![seeder.local_addr()]).await;
+    assert!(!got.web_seed_seen);
+    assert_eq!(got.stats.hash_failures, 0);
+    same_files(&dir, &got.target.path().join("album"));
     assert_eq!(nginx.requests(), 0);
-    session.shutdown().await;
     seeder.shutdown().await;
 }
