@@ -320,6 +320,18 @@ async fn fetch(
                 format!("web seed {url}: HTTP {status}")
             });
         }
+        if status == reqwest::StatusCode::PARTIAL_CONTENT {
+            let range = response
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok());
+            if content_range(range) != Some((first, last)) {
+                return Err(format!(
+                    "web seed {url}: asked for bytes {first}-{last}, got {}",
+                    range.unwrap_or("no Content-Range")
+                ));
+            }
+        }
         let mut received = 0u64;
         while received < want {
             let chunk = response
@@ -350,6 +362,14 @@ async fn fetch(
         }
     }
     Ok(())
+}
+
+/// The first and last byte of a `Content-Range: bytes FIRST-LAST/TOTAL` header.
+fn content_range(header: Option<&str>) -> Option<(u64, u64)> {
+    let range = header?.trim().strip_prefix("bytes ")?;
+    let (span, _total) = range.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
 }
 
 /// The server's address (for the peer list and bans), from the URL's host and port.
@@ -473,6 +493,24 @@ mod tests {
         );
         assert_eq!(delivery.push(b"kl").len(), 1);
         assert!(delivery.blocks.is_empty());
+    }
+
+    #[test]
+    fn content_ranges_parse_or_are_refused() {
+        assert_eq!(
+            content_range(Some("bytes 0-16383/100000")),
+            Some((0, 16_383))
+        );
+        assert_eq!(content_range(Some("bytes 5-9/*")), Some((5, 9)));
+        for bad in [
+            None,
+            Some(""),
+            Some("bytes */100"),
+            Some("items 0-1/2"),
+            Some("bytes 1-x/2"),
+        ] {
+            assert_eq!(content_range(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

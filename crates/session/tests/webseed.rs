@@ -399,8 +399,23 @@ async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
             let mut request = vec![0u8; 4096];
-            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut request).await;
-            let head = "HTTP/1.1 206 Partial Content\r\nContent-Length: 1000000\r\n\r\nabc";
+            let n = tokio::io::AsyncReadExt::read(&mut stream, &mut request)
+                .await
+                .unwrap_or(0);
+            // A proper answer to the range asked for, but only its first three bytes.
+            let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+            let range = request
+                .lines()
+                .find_map(|l| l.strip_prefix("range: bytes="))
+                .unwrap_or("0-0")
+                .trim()
+                .to_owned();
+            let (first, last) = range.split_once('-').unwrap();
+            let len = last.parse::<u64>().unwrap() - first.parse::<u64>().unwrap() + 1;
+            let head = format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {range}/1000000\r\n\
+                 Content-Length: {len}\r\n\r\nabc"
+            );
             let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await;
             // Never another byte, and never closed.
             held.push(stream);
@@ -414,6 +429,10 @@ async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
         .bytes;
     let seeder = limited_seeder(torrent.clone(), source.path(), 256 << 10, 51).await;
     let got = download(torrent, vec![seeder.local_addr()], 52).await;
+    assert!(
+        got.web_seed_seen,
+        "the web seed was connected (and silent) meanwhile"
+    );
     assert_eq!(got.stats.hash_failures, 0);
     assert!(
         std::fs::read(got.target.path().join("slow.bin")).unwrap() == std::fs::read(&file).unwrap()
