@@ -122,21 +122,24 @@ impl TokenBucket {
         self.rate
     }
 
+    /// The tokens there are at `now` for a request of `bytes` (the bucket holds at least one request).
+    fn refilled(&self, now: Instant, rate: u64, bytes: u64) -> f64 {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        (self.tokens + elapsed * rate.max(1) as f64).min(self.burst.max(bytes) as f64)
+    }
+
     /// Whether `bytes` could be taken at `now`, without taking them.
     pub fn ready(&self, now: Instant, bytes: u64) -> bool {
-        let Some(rate) = self.rate else { return true };
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        let tokens = (self.tokens + elapsed * rate.max(1) as f64).min(self.burst.max(bytes) as f64);
-        tokens >= bytes as f64
+        self.rate
+            .is_none_or(|rate| self.refilled(now, rate, bytes) >= bytes as f64)
     }
 
     /// Takes `bytes` if available now. Returns `Ok(())` or `Err(wait)`: how long until they would be.
     pub fn take(&mut self, now: Instant, bytes: u64) -> Result<(), Duration> {
         let Some(rate) = self.rate else { return Ok(()) };
-        let rate = rate.max(1) as f64;
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = self.refilled(now, rate, bytes);
         self.last = now;
-        self.tokens = (self.tokens + elapsed * rate).min(self.burst.max(bytes) as f64);
+        let rate = rate.max(1) as f64;
         if self.tokens >= bytes as f64 {
             self.tokens -= bytes as f64;
             Ok(())
@@ -146,36 +149,47 @@ impl TokenBucket {
     }
 }
 
-/// A [`TokenBucket`] shared by many connections, waited on asynchronously.
+/// A [`TokenBucket`] shared by many connections, waited on asynchronously. While it is unlimited
+/// (the usual case) a block passes without taking the lock every connection shares.
 #[derive(Debug)]
-pub struct Limiter(std::sync::Mutex<TokenBucket>);
+pub struct Limiter {
+    bucket: std::sync::Mutex<TokenBucket>,
+    limited: std::sync::atomic::AtomicBool,
+}
 
 impl Limiter {
     /// A limiter of `rate` bytes per second (`None`: unlimited).
     pub fn new(rate: Option<u64>) -> Self {
-        Self(std::sync::Mutex::new(TokenBucket::new(
-            rate,
-            Instant::now(),
-        )))
+        Self {
+            bucket: std::sync::Mutex::new(TokenBucket::new(rate, Instant::now())),
+            limited: std::sync::atomic::AtomicBool::new(rate.is_some()),
+        }
     }
 
     /// Changes the rate.
     pub fn set_rate(&self, rate: Option<u64>) {
-        self.0
-            .lock()
-            .expect("no panics while held")
-            .set_rate(rate, Instant::now());
+        let mut bucket = self.bucket.lock().expect("no panics while held");
+        bucket.set_rate(rate, Instant::now());
+        self.limited
+            .store(rate.is_some(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The current rate.
     pub fn rate(&self) -> Option<u64> {
-        self.0.lock().expect("no panics while held").rate()
+        self.bucket.lock().expect("no panics while held").rate()
+    }
+
+    fn is_limited(&self) -> bool {
+        self.limited.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `bytes` could pass now without waiting (nothing is taken).
     pub fn ready(&self, bytes: u64) -> bool {
+        if !self.is_limited() {
+            return true;
+        }
         let now = tokio::time::Instant::now().into_std();
-        self.0
+        self.bucket
             .lock()
             .expect("no panics while held")
             .ready(now, bytes)
@@ -183,13 +197,13 @@ impl Limiter {
 
     /// Waits until `bytes` may pass.
     pub async fn acquire(&self, bytes: u64) {
-        if bytes == 0 {
+        if bytes == 0 || !self.is_limited() {
             return;
         }
         loop {
             let now = tokio::time::Instant::now().into_std();
             let wait = match self
-                .0
+                .bucket
                 .lock()
                 .expect("no panics while held")
                 .take(now, bytes)
