@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use shoal_metainfo::{Info, PeerId};
 use shoal_wire::{Block, BlockRef, Message, Reserved};
 use tokio::sync::mpsc;
@@ -212,22 +212,27 @@ struct Delivery {
 }
 
 impl Delivery {
-    /// Adds the next received bytes; returns the blocks they completed.
-    fn push(&mut self, mut bytes: &[u8]) -> Vec<Message> {
+    /// Adds the next received bytes; returns the blocks they completed. A block that lies whole in
+    /// `bytes` is a slice of it, not a copy.
+    fn push(&mut self, mut bytes: Bytes) -> Vec<Message> {
         let mut done = Vec::new();
         while let Some(block) = self.blocks.front().copied() {
-            let missing = block.len as usize - self.buffer.len();
-            let take = missing.min(bytes.len());
-            self.buffer.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if take < missing {
-                break;
-            }
+            let len = block.len as usize;
+            let data = if self.buffer.is_empty() && bytes.len() >= len {
+                bytes.split_to(len)
+            } else {
+                let take = (len - self.buffer.len()).min(bytes.len());
+                self.buffer.extend_from_slice(&bytes.split_to(take));
+                if self.buffer.len() < len {
+                    break;
+                }
+                self.buffer.split().freeze()
+            };
             self.blocks.pop_front();
             done.push(Message::Piece(Block {
                 piece: block.piece,
                 offset: block.offset,
-                data: self.buffer.split().freeze(),
+                data,
             }));
         }
         done
@@ -301,7 +306,7 @@ async fn fetch(
         let want = last - first + 1;
         let Some(url) = url else {
             let zeros = vec![0u8; want as usize];
-            send(setup, delivery.push(&zeros)).await?;
+            send(setup, delivery.push(Bytes::from(zeros))).await?;
             continue;
         };
         let mut response = client
@@ -348,7 +353,7 @@ async fn fetch(
             }
             let take = (chunk.len() as u64).min(want - received);
             received += take;
-            let blocks = delivery.push(&chunk[..take as usize]);
+            let blocks = delivery.push(chunk.slice(..take as usize));
             if !blocks.is_empty() {
                 send(setup, blocks).await?;
             }
@@ -476,8 +481,8 @@ mod tests {
             blocks: [block(0), block(4), block(8)].into(),
             buffer: BytesMut::new(),
         };
-        assert!(delivery.push(b"abc").is_empty());
-        let done = delivery.push(b"defghij");
+        assert!(delivery.push(Bytes::from_static(b"abc")).is_empty());
+        let done = delivery.push(Bytes::from_static(b"defghij"));
         let data: Vec<&[u8]> = done
             .iter()
             .map(|m| match m {
@@ -491,7 +496,7 @@ mod tests {
             [block(8)],
             "the last waits for one more byte"
         );
-        assert_eq!(delivery.push(b"kl").len(), 1);
+        assert_eq!(delivery.push(Bytes::from_static(b"kl")).len(), 1);
         assert!(delivery.blocks.is_empty());
     }
 
