@@ -1816,9 +1816,8 @@ impl Torrent {
                     let key = self.next_key;
                     self.next_key += 1;
                     let seed = slot.seed.clone();
+                    // Not started again while the key is set; `web_seed_gone` sets the next try.
                     self.web_seeds[i].key = Some(key);
-                    // A far-off retry until the task ends, when the real one is set.
-                    self.web_seeds[i].backoff.next_attempt = now + Backoff::MAX;
                     let piece_length = self.storage.layout().piece_length();
                     tokio::spawn(crate::webseed::run(
                         seed,
@@ -1877,6 +1876,7 @@ impl Torrent {
     }
 
     fn publish(&mut self, now: Instant) {
+        let transferred = self.transferred();
         let layout = self.storage.layout();
         let bytes_have = self
             .have
@@ -1912,8 +1912,8 @@ impl Torrent {
             bytes_total: layout.total_length(),
             downloaded: self.download.total(),
             uploaded: self.upload.total(),
-            all_time_uploaded: self.transferred().uploaded,
-            all_time_downloaded: self.transferred().downloaded,
+            all_time_uploaded: transferred.uploaded,
+            all_time_downloaded: transferred.downloaded,
             sequential: self.sequential,
             download_rate: self.download.rate(now),
             upload_rate: self.upload.rate(now),

@@ -202,11 +202,6 @@ impl TorrentView {
         Some(Duration::from_secs_f64(left as f64 / self.smoothed_down))
     }
 
-    /// The share ratio over all runs ([`TorrentStats::ratio`]).
-    pub fn ratio(&self) -> Option<f64> {
-        self.stats.ratio()
-    }
-
     /// Whether data is moving or about to: quitting would interrupt it. A download with no peer
     /// connected is waiting, not transferring.
     pub fn is_active(&self) -> bool {

@@ -179,7 +179,8 @@ impl ListColumn {
             })
             .right_aligned(),
             Self::Ratio => Line::from(
-                view.ratio()
+                view.stats
+                    .ratio()
                     .map_or_else(|| "–".into(), |r| format!("{r:.2}")),
             )
             .right_aligned(),
@@ -450,7 +451,8 @@ fn render_overview(view: &TorrentView, area: Rect, buf: &mut Buffer) {
             Span::raw("  "),
             label("Ratio"),
             Span::raw(
-                view.ratio()
+                view.stats
+                    .ratio()
                     .map_or_else(|| "–".into(), |r| format!("{r:.2}")),
             ),
         ]),
