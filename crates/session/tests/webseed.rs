@@ -191,6 +191,16 @@ async fn watch_until_complete(handle: &TorrentHandle) -> (TorrentStats, bool) {
     (done, seen)
 }
 
+/// The v1 torrent of `path` in pieces of `piece_length`, naming the web seed `url`.
+fn web_seeded(path: &Path, piece_length: u64, url: String) -> Vec<u8> {
+    TorrentBuilder::new(path)
+        .piece_length(piece_length)
+        .web_seed(url)
+        .build()
+        .unwrap()
+        .bytes
+}
+
 /// A Shoal seeder of `torrent` with its data in `dir`, uploading at most `limit` bytes a second, once
 /// it seeds.
 async fn limited_seeder(torrent: Vec<u8>, dir: &Path, limit: u64, salt: u64) -> Session {
@@ -248,12 +258,11 @@ async fn interop_nginx_web_seed_serves_a_single_file_by_its_own_url() {
     let file = www.path().join("talk.ogg");
     std::fs::write(&file, bytes(1_000_003, 7)).unwrap();
     let nginx = Nginx::start(www.path());
-    let torrent = TorrentBuilder::new(&file)
-        .piece_length(32_768)
-        .web_seed(format!("http://127.0.0.1:{}/talk.ogg", nginx.port))
-        .build()
-        .unwrap()
-        .bytes;
+    let torrent = web_seeded(
+        &file,
+        32_768,
+        format!("http://127.0.0.1:{}/talk.ogg", nginx.port),
+    );
     let got = download(torrent, vec![], 43).await;
     assert!(got.web_seed_seen && got.web_seed_released);
     assert_eq!(got.stats.hash_failures, 0);
@@ -273,12 +282,7 @@ async fn interop_a_web_seed_with_wrong_data_is_banned_and_a_peer_completes() {
     std::fs::write(wrong.join("01 intro.flac"), bytes(700_000, 99)).unwrap();
     std::fs::write(wrong.join("disc 2/02 #two.flac"), bytes(1_300_001, 98)).unwrap();
     let nginx = Nginx::start(www.path());
-    let torrent = TorrentBuilder::new(&dir)
-        .piece_length(65_536)
-        .web_seed(format!("http://127.0.0.1:{}/", nginx.port))
-        .build()
-        .unwrap()
-        .bytes;
+    let torrent = web_seeded(&dir, 65_536, format!("http://127.0.0.1:{}/", nginx.port));
     // The honest seeder uploads at 1 MiB/s, the web seed at loopback speed: the web seed gets its
     // share of the pieces.
     let seeder = limited_seeder(torrent.clone(), source.path(), 1 << 20, 45).await;
@@ -315,12 +319,7 @@ async fn interop_a_server_that_ignores_ranges_is_left_alone() {
         .spawn()
         .unwrap();
     wait_for_port(port);
-    let torrent = TorrentBuilder::new(&file)
-        .piece_length(65_536)
-        .web_seed(format!("http://127.0.0.1:{port}/big.iso"))
-        .build()
-        .unwrap()
-        .bytes;
+    let torrent = web_seeded(&file, 65_536, format!("http://127.0.0.1:{port}/big.iso"));
     let seeder = limited_seeder(torrent.clone(), source.path(), 512 << 10, 47).await;
     let got = download(torrent, vec![seeder.local_addr()], 48).await;
     assert_eq!(
@@ -421,12 +420,7 @@ async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
             held.push(stream);
         }
     });
-    let torrent = TorrentBuilder::new(&file)
-        .piece_length(32_768)
-        .web_seed(format!("http://127.0.0.1:{port}/slow.bin"))
-        .build()
-        .unwrap()
-        .bytes;
+    let torrent = web_seeded(&file, 32_768, format!("http://127.0.0.1:{port}/slow.bin"));
     let seeder = limited_seeder(torrent.clone(), source.path(), 256 << 10, 51).await;
     let got = download(torrent, vec![seeder.local_addr()], 52).await;
     assert!(
@@ -448,12 +442,7 @@ async fn interop_web_seeds_turned_off_are_never_asked() {
     let www = tempfile::tempdir().unwrap();
     let dir = album(www.path());
     let nginx = Nginx::start(www.path());
-    let torrent = TorrentBuilder::new(&dir)
-        .piece_length(65_536)
-        .web_seed(format!("http://127.0.0.1:{}/", nginx.port))
-        .build()
-        .unwrap()
-        .bytes;
+    let torrent = web_seeded(&dir, 65_536, format!("http://127.0.0.1:{}/", nginx.port));
     let seeder = limited_seeder(torrent.clone(), www.path(), 512 << 10, 53).await;
     let config = shoal_session::SessionConfig {
         web_seeds: false,
