@@ -261,6 +261,29 @@ impl<'de> Deserializer<'de> {
     /// Reads a list through `visit_seq`; the cursor is on its `l`.
     #[inline(always)]
     fn seq<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.container(
+            |access| visitor.visit_seq(access),
+            "list has more items than expected",
+        )
+    }
+
+    /// Reads a dictionary through `visit_map`; the cursor is on its `d`.
+    #[inline(always)]
+    fn map<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.container(
+            |access| visitor.visit_map(access),
+            "dictionary has more entries than expected",
+        )
+    }
+
+    /// A list or dictionary: `visit` reads its items; then the closing `e` must follow (`extra` says
+    /// what is wrong when it does not).
+    #[inline(always)]
+    fn container<T>(
+        &mut self,
+        visit: impl FnOnce(&mut Access<'_, 'de>) -> Result<T, DecodeError>,
+        extra: &'static str,
+    ) -> Result<T, DecodeError> {
         let start = self.reader.pos();
         self.enter()?;
         let mut access = Access {
@@ -270,32 +293,10 @@ impl<'de> Deserializer<'de> {
         };
         // The result is patched in place rather than mapped: a struct or vector coming back is then
         // not copied from one stack slot to the next on its way up.
-        let mut result = visitor.visit_seq(&mut access);
+        let mut result = visit(&mut access);
         match &mut result {
             Ok(_) => {
-                if let Err(e) = access.finish("list has more items than expected") {
-                    result = Err(e);
-                }
-            }
-            Err(e) => e.fill_offset(start),
-        }
-        result
-    }
-
-    /// Reads a dictionary through `visit_map`; the cursor is on its `d`.
-    #[inline(always)]
-    fn map<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, DecodeError> {
-        let start = self.reader.pos();
-        self.enter()?;
-        let mut access = Access {
-            de: self,
-            done: false,
-            last_key: None,
-        };
-        let mut result = visitor.visit_map(&mut access);
-        match &mut result {
-            Ok(_) => {
-                if let Err(e) = access.finish("dictionary has more entries than expected") {
+                if let Err(e) = access.finish(extra) {
                     result = Err(e);
                 }
             }
