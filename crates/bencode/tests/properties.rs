@@ -82,12 +82,20 @@ struct Inner<'a> {
 }
 
 /// What decoding a [`Typed`] must give, worked out from the tree decoder's value: `None` where the value
-/// does not have the struct's shape (a wrong kind, text that is not UTF-8, a field twice).
+/// does not have the struct's shape (a wrong kind, text that is not UTF-8, a field twice). A struct can
+/// also be written as the list of its fields in order (serde's rule, which the decoder keeps): missing
+/// ones take their defaults, and more than the struct has is an error.
 fn typed_from_tree<'a>(value: &Value<'a>) -> Option<Typed<'a>> {
     fn texts<'a>(value: &Value<'a>) -> Option<Vec<&'a str>> {
         value.as_list()?.iter().map(Value::as_str).collect()
     }
     fn inner<'a>(value: &Value<'a>) -> Option<Inner<'a>> {
+        if let Some([length, path]) = value.as_list() {
+            return Some(Inner {
+                length: u64::try_from(length.as_int()?).ok()?,
+                path: texts(path)?,
+            });
+        }
         let (mut length, mut path) = (None, None);
         for (key, value) in value.as_dict()? {
             match *key {
@@ -104,13 +112,9 @@ fn typed_from_tree<'a>(value: &Value<'a>) -> Option<Typed<'a>> {
             path: path?,
         })
     }
-    let mut typed = Typed::default();
-    let mut seen = std::collections::BTreeSet::new();
-    for (key, value) in value.as_dict()? {
-        if matches!(*key, b"a" | b"b" | b"c" | b"d" | b"e" | b"f") && !seen.insert(*key) {
-            return None;
-        }
-        match *key {
+    /// Sets field `key` of `typed` from `value`; `None` if the value has the wrong shape.
+    fn set<'a>(typed: &mut Typed<'a>, key: &[u8], value: &Value<'a>) -> Option<()> {
+        match key {
             b"a" => typed.a = Some(value.as_str()?),
             b"b" => typed.b = Some(value.as_int()?),
             b"c" => typed.c = texts(value)?,
@@ -119,6 +123,25 @@ fn typed_from_tree<'a>(value: &Value<'a>) -> Option<Typed<'a>> {
             b"f" => typed.f = Some(u64::try_from(value.as_int()?).ok()?),
             _ => {}
         }
+        Some(())
+    }
+    const FIELDS: [&[u8]; 6] = [b"a", b"b", b"c", b"d", b"e", b"f"];
+    let mut typed = Typed::default();
+    if let Some(items) = value.as_list() {
+        if items.len() > FIELDS.len() {
+            return None;
+        }
+        for (key, value) in FIELDS.iter().zip(items) {
+            set(&mut typed, key, value)?;
+        }
+        return Some(typed);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (key, value) in value.as_dict()? {
+        if FIELDS.contains(key) && !seen.insert(*key) {
+            return None;
+        }
+        set(&mut typed, key, value)?;
     }
     Some(typed)
 }
@@ -205,6 +228,35 @@ fn check_typed(bytes: &[u8], options: &DecodeOptions) -> Result<(), TestCaseErro
         }
     }
     Ok(())
+}
+
+/// Structs written as lists (serde's positional form), which the property test reaches only when a
+/// mutation turns the leading `d` into `l`; `le` is the case it found.
+#[test]
+fn typed_decoding_of_lists_agrees_with_the_tree() {
+    for input in [
+        &b"le"[..],
+        b"l1:xe",
+        b"l1:xi5ee",
+        b"l1:xi5el1:yee",
+        b"l1:xi5el1:yeli7el1:zeeee",
+        b"li5ee",
+        b"l1:xi5el1:yeleleeli1eee",
+        b"l1:xi-1el1:yele3:abci2ei9ee",
+    ] {
+        for options in [DecodeOptions::strict(), DecodeOptions::lenient()] {
+            check_typed(input, &options)
+                .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(input)));
+        }
+    }
+    assert_eq!(
+        from_bytes::<Typed<'_>>(b"l1:xi5ee").unwrap(),
+        Typed {
+            a: Some("x"),
+            b: Some(5),
+            ..Typed::default()
+        }
+    );
 }
 
 proptest! {
