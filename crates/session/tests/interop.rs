@@ -2,51 +2,25 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::Script;
 use shoal_session::{AddTorrent, Session, SessionConfig, TorrentState};
 
-/// A libtorrent process, killed when dropped.
-struct LtPeer(Child);
-
-impl Drop for LtPeer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl LtPeer {
-    /// Starts `lt_peer.py` and waits for its READY line.
-    fn start(mode: &str, torrent: &Path, save: &Path, port: u16, peers: &[SocketAddr]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lt_peer.py");
-        let mut command = Command::new("/usr/bin/python3");
-        command
-            .arg(script)
-            .arg(mode)
-            .arg(torrent)
-            .arg(save)
-            .arg(port.to_string());
-        command.args(peers.iter().map(ToString::to_string));
-        let child = command
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3-libtorrent is needed (cargo xtask ci installs it)");
-        let mut peer = Self(child);
-        assert_eq!(peer.next_line(), "READY", "libtorrent did not start");
-        peer
-    }
-
-    fn next_line(&mut self) -> String {
-        let stdout = self.0.stdout.as_mut().expect("piped");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line.trim().to_string()
-    }
+/// `lt_peer.py`: a libtorrent peer of `torrent` saving to `save`, listening on `port` and dialing
+/// `peers`; returned once it printed READY.
+fn lt_peer(mode: &str, torrent: &Path, save: &Path, port: u16, peers: &[SocketAddr]) -> Script {
+    let mut args: Vec<OsString> = vec![
+        mode.into(),
+        torrent.into(),
+        save.into(),
+        port.to_string().into(),
+    ];
+    args.extend(peers.iter().map(|peer| peer.to_string().into()));
+    Script::start("lt_peer.py", args)
 }
 
 fn config() -> SessionConfig {
@@ -58,7 +32,7 @@ async fn interop_download_from_libtorrent() {
     let source = tempfile::tempdir().unwrap();
     let (torrent, _) = common::lt_payload(source.path(), None);
     let port = common::free_port();
-    let _seeder = LtPeer::start("seed", &torrent, source.path(), port, &[]);
+    let _seeder = lt_peer("seed", &torrent, source.path(), port, &[]);
 
     let target = tempfile::tempdir().unwrap();
     let session = Session::new(config()).await.unwrap();
@@ -108,7 +82,7 @@ async fn interop_libtorrent_downloads_from_shoal() {
 
     let target = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let mut leecher = LtPeer::start(
+    let mut leecher = lt_peer(
         "leech",
         &torrent,
         target.path(),
@@ -163,7 +137,7 @@ async fn interop_mixed_swarm_leechers_trade_with_each_other() {
     let a = std::fs::read(source.path().join("payload/a.bin")).unwrap();
     std::fs::write(half.path().join("payload/a.bin"), &a[..28 * 65_536]).unwrap();
     let lt_port = common::free_port();
-    let _lt = LtPeer::start("partial", &torrent, half.path(), lt_port, &[]);
+    let _lt = lt_peer("partial", &torrent, half.path(), lt_port, &[]);
     let lt_addr = SocketAddr::from(([127, 0, 0, 1], lt_port));
 
     let mut sessions = Vec::new();

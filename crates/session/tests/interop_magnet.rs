@@ -4,59 +4,30 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Script;
 use shoal_metainfo::{InfoHash, InfoHashes, Magnet};
 use shoal_session::{AddMagnet, Session, SessionConfig, TorrentHandle, TorrentState};
 
-/// A `lt_magnet.py` process, killed when dropped.
-struct Lt(Child);
-
-impl Drop for Lt {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts `lt_magnet.py` with `args` and waits for its READY line.
+fn lt(args: &[&str]) -> Script {
+    Script::start("lt_magnet.py", args)
 }
 
-impl Lt {
-    /// Starts `lt_magnet.py` with `args` and waits for its READY line.
-    fn start(args: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lt_magnet.py");
-        let child = Command::new("/usr/bin/python3")
-            .arg(script)
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3-libtorrent is needed (cargo xtask ci installs it)");
-        let mut lt = Self(child);
-        assert_eq!(lt.next_line(), "READY", "libtorrent did not start");
-        lt
-    }
-
-    /// A libtorrent seeder of `torrent` (data in `dir`) on 127.0.0.1; returns it and its port.
-    fn seed(torrent: &Path, dir: &Path) -> (Self, u16) {
-        let port = common::free_port();
-        let seeder = Self::start(&[
-            "seed",
-            torrent.to_str().unwrap(),
-            dir.to_str().unwrap(),
-            "127.0.0.1",
-            &port.to_string(),
-        ]);
-        (seeder, port)
-    }
-
-    fn next_line(&mut self) -> String {
-        let stdout = self.0.stdout.as_mut().expect("piped");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line.trim().to_string()
-    }
+/// A libtorrent seeder of `torrent` (data in `dir`) on 127.0.0.1; returns it and its port.
+fn lt_seed(torrent: &Path, dir: &Path) -> (Script, u16) {
+    let port = common::free_port();
+    let seeder = lt(&[
+        "seed",
+        torrent.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "127.0.0.1",
+        &port.to_string(),
+    ]);
+    (seeder, port)
 }
 
 fn magnet(hash: InfoHash) -> Magnet {
@@ -109,7 +80,7 @@ async fn interop_magnet_from_libtorrent_via_tracker() {
     let (_, hash) = common::lt_payload(source.path(), None);
     let tracker = common::Opentracker::start(hash).await;
     let (torrent, _) = common::lt_payload(source.path(), Some(&tracker.url()));
-    let (_seeder, port) = Lt::seed(&torrent, source.path());
+    let (_seeder, port) = lt_seed(&torrent, source.path());
     // Shoal's first announce must find the seeder listed (not only the tracker's readiness probe).
     tracker
         .wait_for_peer(hash, SocketAddr::from(([127, 0, 0, 1], port)))
@@ -134,7 +105,7 @@ async fn interop_magnet_from_libtorrent_via_tracker() {
 async fn interop_magnet_from_libtorrent_via_x_pe() {
     let source = tempfile::tempdir().unwrap();
     let (torrent, hash) = common::lt_payload(source.path(), None);
-    let (_seeder, port) = Lt::seed(&torrent, source.path());
+    let (_seeder, port) = lt_seed(&torrent, source.path());
 
     let target = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -173,7 +144,7 @@ async fn interop_magnet_from_libtorrent_via_x_pe() {
 async fn interop_magnet_select_only_downloads_the_files_chosen() {
     let source = tempfile::tempdir().unwrap();
     let (torrent, hash) = common::lt_payload(source.path(), None);
-    let (_seeder, port) = Lt::seed(&torrent, source.path());
+    let (_seeder, port) = lt_seed(&torrent, source.path());
 
     let target = tempfile::tempdir().unwrap();
     let session = Session::new(common::loopback(83)).await.unwrap();
@@ -213,7 +184,7 @@ async fn interop_magnet_from_libtorrent_via_dht() {
         }
     };
     let src = source.path().to_str().unwrap();
-    let _seeder = Lt::start(&[
+    let _seeder = lt(&[
         "seed",
         torrent.to_str().unwrap(),
         src,
@@ -274,7 +245,7 @@ async fn interop_libtorrent_fetches_metadata_from_shoal() {
     let peer = session.local_addr().to_string();
     let port = common::free_port().to_string();
     let mut leecher = tokio::task::block_in_place(|| {
-        Lt::start(&[
+        lt(&[
             "leech",
             &link,
             target.path().to_str().unwrap(),

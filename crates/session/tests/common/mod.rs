@@ -4,9 +4,10 @@
 
 pub mod fake_peer;
 
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use shoal_metainfo::{InfoHash, PeerId};
@@ -148,6 +149,47 @@ impl Opentracker {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/announce", self.port)
+    }
+}
+
+/// A helper script from `tests/support` run by `/usr/bin/python3`, killed when dropped. Its output
+/// is read through one buffer for the life of the process: a reader made per line would drop
+/// whatever else the same read had taken (two lines printed together lose the second).
+pub struct Script {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Script {
+    /// Starts `tests/support/{name}` with `args` and waits for its `READY` line.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(name: &str, args: impl IntoIterator<Item = S>) -> Self {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(name);
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3-libtorrent is needed (cargo xtask ci installs it)");
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut script = Self { child, stdout };
+        assert_eq!(script.next_line(), "READY", "{name} did not start");
+        script
+    }
+
+    /// The next line the script printed, trimmed; empty once it has exited.
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.trim().to_string()
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
