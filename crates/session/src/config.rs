@@ -39,6 +39,8 @@ pub struct SessionConfig {
     /// loopback nodes. A node that cannot start (its UDP port taken) is logged and left out. Its
     /// per-IP query rate limit is replaced by [`Limits::dht_queries_per_ip`].
     pub dht: Option<shoal_dht::NodeConfig>,
+    /// Message stream encryption (MSE/PE) for peer connections: [`Encryption::Enabled`] by default.
+    pub encryption: Encryption,
     /// Whether to download from a torrent's web seeds (BEP 19: HTTP servers named by its `url-list`
     /// or a magnet link's `ws=`). On by default.
     pub web_seeds: bool,
@@ -72,6 +74,57 @@ impl Default for SessionConfig {
             upload_limit: None,
             dht: None,
             web_seeds: true,
+            encryption: Encryption::default(),
         }
+    }
+}
+
+/// Whether peer connections use message stream encryption (MSE, also called PE: a Diffie-Hellman
+/// handshake, then RC4 or plaintext). Peers that require it hang up on a plaintext handshake; ISPs that
+/// shape BitTorrent traffic spot plaintext handshakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encryption {
+    /// Plaintext only: incoming MSE handshakes are dropped, outgoing connections never use it.
+    Disabled,
+    /// Both kinds of incoming connection are accepted; an MSE one gets plaintext after the handshake
+    /// when it offers that (the cheapest), RC4 otherwise. Outgoing connections start plaintext and are
+    /// retried once with MSE when the peer hangs up on the plaintext handshake.
+    #[default]
+    Enabled,
+    /// Like `Enabled`, but encryption comes first: outgoing connections start with MSE (retried once
+    /// in plaintext when the peer hangs up), and RC4 is chosen whenever a peer offers it.
+    Preferred,
+    /// MSE with RC4 for every connection: plaintext handshakes, and peers that offer only
+    /// plaintext after an MSE handshake, are dropped.
+    Required,
+}
+
+impl Encryption {
+    /// The MSE methods an incoming MSE handshake may choose, most preferred first (empty: none).
+    pub(crate) fn accept(self) -> &'static [shoal_mse::Method] {
+        use shoal_mse::Method::{Plaintext, Rc4};
+        match self {
+            Encryption::Disabled => &[],
+            Encryption::Enabled => &[Plaintext, Rc4],
+            Encryption::Preferred => &[Rc4, Plaintext],
+            Encryption::Required => &[Rc4],
+        }
+    }
+
+    /// How to dial: each attempt is plaintext (`None`) or MSE offering these methods; the second is
+    /// made only if the peer hung up on the first.
+    pub(crate) fn attempts(self) -> &'static [Option<&'static [shoal_mse::Method]>] {
+        use shoal_mse::Method::{Plaintext, Rc4};
+        match self {
+            Encryption::Disabled => &[None],
+            Encryption::Enabled => &[None, Some(&[Rc4, Plaintext])],
+            Encryption::Preferred => &[Some(&[Rc4, Plaintext]), None],
+            Encryption::Required => &[Some(&[Rc4])],
+        }
+    }
+
+    /// Whether a plaintext BitTorrent handshake is accepted.
+    pub(crate) fn allows_plaintext(self) -> bool {
+        self != Encryption::Required
     }
 }

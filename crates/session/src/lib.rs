@@ -6,7 +6,7 @@
 //! PEX (BEP 11), incoming connections and addresses given. Magnet links ([`Session::add_magnet`]) fetch
 //! the info dictionary from peers first (BEP 9); the engine serves it to others too. Downloads and seeds
 //! with global and per-torrent rate limits, a session-wide connection budget, file priorities, resume
-//! data, and bans for peers that send bad data.
+//! data, bans for peers that send bad data, and message stream encryption ([`Encryption`]).
 #![warn(missing_docs)]
 
 mod choker;
@@ -22,7 +22,7 @@ mod torrent;
 mod webseed;
 
 pub use choker::{Candidate, Choker};
-pub use config::SessionConfig;
+pub use config::{Encryption, SessionConfig};
 pub use limits::Limits;
 pub use rate::{Limiter, RateMeter, TokenBucket};
 pub use session::{AddMagnet, AddTorrent, Session, SessionError, TorrentHandle};

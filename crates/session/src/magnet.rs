@@ -304,23 +304,19 @@ impl MetadataStage {
                 self.connect_more();
             }
             Event::Incoming {
-                stream,
+                link,
                 handshake,
                 permit,
             } => {
                 if !self.paused && self.has_room() {
                     let key = self.take_key();
                     // Counted like a dial until it registers or fails (see `Torrent::on_incoming`).
-                    let addr = stream
+                    let addr = link
+                        .stream
                         .peer_addr()
                         .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
                     self.connecting.insert(key, addr);
-                    tokio::spawn(peer::accept(
-                        stream,
-                        handshake,
-                        self.peer_setup(key),
-                        permit,
-                    ));
+                    tokio::spawn(peer::accept(*link, handshake, self.peer_setup(key), permit));
                 }
             }
             Event::AddPeers(addrs) => self.learn(addrs),
@@ -428,6 +424,7 @@ impl MetadataStage {
             events: self.events_tx.clone(),
             download: [global_down.clone(), down.clone()],
             upload: [global_up.clone(), up.clone()],
+            encryption: config.encryption,
         }
     }
 
@@ -811,6 +808,7 @@ impl MetadataStage {
                     addr: p.hello.addr,
                     client: crate::torrent::client_name(&p.hello.peer_id),
                     outgoing: p.hello.outgoing,
+                    encrypted: p.hello.encrypted,
                     peer_choking: true,
                     am_choking: true,
                     peer_interested: false,

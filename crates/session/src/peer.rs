@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use shoal_metainfo::{InfoHash, PeerId};
+use shoal_mse::{Method, MseError, Negotiated, Rc4};
 use shoal_wire::{DecoderConfig, Handshake, Message, MessageDecoder, Reserved, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,9 +15,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::Limits;
 use crate::rate::Limiter;
 use crate::torrent::{Event, PeerKey};
+use crate::{Encryption, Limits};
 
 /// What the torrent task tells a peer's writer.
 #[derive(Debug)]
@@ -55,6 +56,8 @@ pub(crate) struct Hello {
     pub peer_id: PeerId,
     pub reserved: Reserved,
     pub outgoing: bool,
+    /// Whether the connection's payload is RC4-encrypted (MSE).
+    pub encrypted: bool,
     /// Blocks queued for this peer and not yet written: the torrent counts them up as it queues
     /// them, the writer down as they go out (a request flood cannot fill memory).
     pub queued: Arc<AtomicUsize>,
@@ -63,6 +66,67 @@ pub(crate) struct Hello {
     pub sent: Arc<AtomicU64>,
     /// For a BEP 19 web seed (an HTTP server, not a connection): its URL.
     pub web_seed: Option<Arc<str>>,
+}
+
+/// A connection with its MSE state: payload bytes an MSE handshake read ahead, and the RC4 streams
+/// when the connection is encrypted. A plaintext connection is the bare stream.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub stream: TcpStream,
+    /// Bytes already read (and decrypted), to be consumed before the stream.
+    received: Vec<u8>,
+    decrypt: Option<Rc4>,
+    encrypt: Option<Rc4>,
+}
+
+impl Link {
+    /// A plaintext connection, `received` being bytes already read from it.
+    pub fn plain(stream: TcpStream, received: Vec<u8>) -> Self {
+        Self {
+            stream,
+            received,
+            decrypt: None,
+            encrypt: None,
+        }
+    }
+
+    /// The connection after an MSE handshake.
+    pub fn negotiated(stream: TcpStream, mse: Negotiated) -> Self {
+        Self {
+            stream,
+            received: mse.received,
+            decrypt: mse.reader,
+            encrypt: mse.writer,
+        }
+    }
+
+    /// Whether the payload is RC4-encrypted.
+    pub fn encrypted(&self) -> bool {
+        self.encrypt.is_some()
+    }
+
+    async fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let buffered = self.received.len().min(buf.len());
+        let (from_buffer, from_stream) = buf.split_at_mut(buffered);
+        from_buffer.copy_from_slice(&self.received[..buffered]);
+        self.received.drain(..buffered);
+        self.stream.read_exact(from_stream).await?;
+        if let Some(rc4) = self.decrypt.as_mut() {
+            rc4.apply(from_stream);
+        }
+        Ok(())
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.encrypt.as_mut() {
+            Some(rc4) => {
+                let mut encrypted = bytes.to_vec();
+                rc4.apply(&mut encrypted);
+                self.stream.write_all(&encrypted).await
+            }
+            None => self.stream.write_all(bytes).await,
+        }
+    }
 }
 
 /// Our handshake's extension bits: fast extension (BEP 6) and extension protocol (BEP 10).
@@ -87,49 +151,52 @@ pub(crate) struct Setup {
     pub download: [Arc<Limiter>; 2],
     /// Upload limits to respect.
     pub upload: [Arc<Limiter>; 2],
+    /// Whether and how to use message stream encryption.
+    pub encryption: Encryption,
 }
 
 /// Connects to `addr` and runs the connection until it ends, holding `permit` (its place in the
-/// session's connection budget) until then.
+/// session's connection budget) until then. The encryption setting says whether the first attempt is
+/// plaintext or MSE; a peer that hangs up on it gets one more attempt the other way, if allowed.
 pub(crate) async fn connect(addr: SocketAddr, setup: Setup, permit: OwnedSemaphorePermit) {
     let _permit = permit;
     let result = async {
         let Ok(_half_open) = setup.half_open.clone().acquire_owned().await else {
             return Err("session closed".to_string());
         };
-        let mut stream =
-            tokio::time::timeout(setup.limits.connect_timeout, TcpStream::connect(addr))
-                .await
-                .map_err(|_| "connect timed out".to_string())?
-                .map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).ok();
-        let ours = Handshake::new(setup.info_hash, setup.our_id).with_reserved(our_reserved());
-        stream
-            .write_all(&ours.to_bytes())
-            .await
-            .map_err(|e| format!("send handshake: {e}"))?;
-        let theirs =
-            tokio::time::timeout(setup.limits.handshake_timeout, read_handshake(&mut stream))
-                .await
-                .map_err(|_| "handshake timed out".to_string())??;
-        theirs
-            .check(&setup.info_hash, &setup.our_id)
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>((stream, theirs))
+        let attempts = setup.encryption.attempts();
+        let mut failure = String::new();
+        for (n, mse) in attempts.iter().enumerate() {
+            match dial(addr, &setup, *mse).await {
+                Ok(done) => return Ok(done),
+                Err(Failed { reason, hung_up }) => {
+                    failure = if n == 0 {
+                        reason
+                    } else {
+                        format!("{failure}; then {reason}")
+                    };
+                    if !hung_up {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(failure)
     }
     .await;
     match result {
-        Ok((stream, theirs)) => {
+        Ok((link, theirs)) => {
             let hello = Hello {
                 addr,
                 peer_id: theirs.peer_id,
                 reserved: theirs.reserved,
                 outgoing: true,
+                encrypted: link.encrypted(),
                 queued: Arc::default(),
                 sent: Arc::default(),
                 web_seed: None,
             };
-            run(stream, hello, setup).await;
+            run(link, hello, setup).await;
         }
         Err(reason) => {
             let _ = setup
@@ -143,10 +210,127 @@ pub(crate) async fn connect(addr: SocketAddr, setup: Setup, permit: OwnedSemapho
     }
 }
 
+/// Why a dial failed, and whether the peer hung up on our handshake (worth trying the other way).
+struct Failed {
+    reason: String,
+    hung_up: bool,
+}
+
+impl Failed {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            hung_up: false,
+        }
+    }
+
+    /// An I/O error of the handshake: a closed or reset connection counts as hanging up.
+    fn io(what: &str, error: &std::io::Error) -> Self {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        Self {
+            reason: format!("{what}: {error}"),
+            hung_up: matches!(
+                error.kind(),
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+            ),
+        }
+    }
+}
+
+/// One connection attempt: TCP, then MSE offering `mse` (or nothing, for plaintext), then the
+/// BitTorrent handshakes, checked.
+async fn dial(
+    addr: SocketAddr,
+    setup: &Setup,
+    mse: Option<&[Method]>,
+) -> Result<(Link, Handshake), Failed> {
+    let limits = &setup.limits;
+    let mut stream = tokio::time::timeout(limits.connect_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| Failed::new("connect timed out"))?
+        .map_err(|e| Failed::new(format!("connect: {e}")))?;
+    stream.set_nodelay(true).ok();
+    let ours = Handshake::new(setup.info_hash, setup.our_id)
+        .with_reserved(our_reserved())
+        .to_bytes();
+    let handshakes = async {
+        let mut link = match mse {
+            // Our handshake goes inside MSE's, as its initial payload: one round trip less.
+            Some(offer) => {
+                match shoal_mse::initiate(&mut stream, setup.info_hash, offer, &ours).await {
+                    Ok(negotiated) => Link::negotiated(stream, negotiated),
+                    Err(MseError::Closed) => {
+                        return Err(Failed {
+                            reason: "the peer hung up on the MSE handshake".into(),
+                            hung_up: true,
+                        });
+                    }
+                    Err(MseError::Io(e)) => return Err(Failed::io("mse", &e)),
+                    Err(e) => return Err(Failed::new(e.to_string())),
+                }
+            }
+            None => {
+                let mut link = Link::plain(stream, Vec::new());
+                link.write_all(&ours)
+                    .await
+                    .map_err(|e| Failed::io("send handshake", &e))?;
+                link
+            }
+        };
+        let theirs = read_handshake(&mut link).await?;
+        Ok((link, theirs))
+    };
+    let (link, theirs) = tokio::time::timeout(limits.handshake_timeout, handshakes)
+        .await
+        .map_err(|_| Failed::new("handshake timed out"))??;
+    theirs
+        .check(&setup.info_hash, &setup.our_id)
+        .map_err(|e| Failed::new(e.to_string()))?;
+    Ok((link, theirs))
+}
+
+/// Reads an incoming connection's opening: a plaintext BitTorrent handshake (if `encryption` allows
+/// it) or an MSE handshake for one of our torrents (`find` maps `HASH('req2', info-hash)` to it) and the
+/// BitTorrent handshake inside. The caller bounds it with the handshake timeout.
+pub(crate) async fn identify(
+    mut stream: TcpStream,
+    encryption: Encryption,
+    find: impl Fn(&[u8; 20]) -> Option<InfoHash>,
+) -> Result<(Link, Handshake), String> {
+    let mut first = [0u8; 20];
+    stream
+        .read_exact(&mut first)
+        .await
+        .map_err(|e| format!("read handshake: {e}"))?;
+    let mut link = if first[0] == 19 && &first[1..] == shoal_wire::PROTOCOL {
+        if !encryption.allows_plaintext() {
+            return Err("plaintext handshake refused: encryption is required".into());
+        }
+        Link::plain(stream, first.to_vec())
+    } else {
+        let accept = encryption.accept();
+        if accept.is_empty() {
+            return Err("not a BitTorrent handshake (and encryption is off)".into());
+        }
+        let negotiated = shoal_mse::respond(&mut stream, &first, find, accept)
+            .await
+            .map_err(|e| e.to_string())?;
+        let expected = negotiated.info_hash;
+        let mut link = Link::negotiated(stream, negotiated);
+        let theirs = read_handshake(&mut link).await.map_err(|f| f.reason)?;
+        if theirs.info_hash != expected {
+            return Err("the handshake inside MSE names another torrent".into());
+        }
+        return Ok((link, theirs));
+    };
+    let theirs = read_handshake(&mut link).await.map_err(|f| f.reason)?;
+    Ok((link, theirs))
+}
+
 /// Serves an incoming connection whose handshake the listener already read and routed here, holding
 /// `permit` until it ends.
 pub(crate) async fn accept(
-    mut stream: TcpStream,
+    mut link: Link,
     theirs: Handshake,
     setup: Setup,
     permit: OwnedSemaphorePermit,
@@ -156,7 +340,7 @@ pub(crate) async fn accept(
         key: setup.key,
         reason,
     };
-    let addr = match stream.peer_addr() {
+    let addr = match link.stream.peer_addr() {
         Ok(addr) => addr,
         Err(e) => {
             let _ = setup.events.send(gone(format!("peer address: {e}"))).await;
@@ -164,7 +348,7 @@ pub(crate) async fn accept(
         }
     };
     let ours = Handshake::new(theirs.info_hash, setup.our_id).with_reserved(our_reserved());
-    if let Err(e) = stream.write_all(&ours.to_bytes()).await {
+    if let Err(e) = link.write_all(&ours.to_bytes()).await {
         let _ = setup
             .events
             .send(gone(format!("send handshake: {e}")))
@@ -176,34 +360,33 @@ pub(crate) async fn accept(
         peer_id: theirs.peer_id,
         reserved: theirs.reserved,
         outgoing: false,
+        encrypted: link.encrypted(),
         queued: Arc::default(),
         sent: Arc::default(),
         web_seed: None,
     };
-    run(stream, hello, setup).await;
+    run(link, hello, setup).await;
 }
 
 /// Reads exactly one handshake.
-pub(crate) async fn read_handshake(stream: &mut TcpStream) -> Result<Handshake, String> {
+async fn read_handshake(link: &mut Link) -> Result<Handshake, Failed> {
     let mut buf = [0u8; Handshake::LEN];
     // The first byte and protocol string are checked as soon as they arrive, so junk is refused early.
-    stream
-        .read_exact(&mut buf[..20])
+    link.read_exact(&mut buf[..20])
         .await
-        .map_err(|e| format!("read handshake: {e}"))?;
-    if buf[0] != 19 || &buf[1..20] != b"BitTorrent protocol" {
-        return Err("not a BitTorrent handshake".into());
+        .map_err(|e| Failed::io("read handshake", &e))?;
+    if buf[0] != 19 || &buf[1..20] != shoal_wire::PROTOCOL {
+        return Err(Failed::new("not a BitTorrent handshake"));
     }
-    stream
-        .read_exact(&mut buf[20..])
+    link.read_exact(&mut buf[20..])
         .await
-        .map_err(|e| format!("read handshake: {e}"))?;
-    Handshake::decode(&buf).map_err(|e| e.to_string())
+        .map_err(|e| Failed::io("read handshake", &e))?;
+    Handshake::decode(&buf).map_err(|e| Failed::new(e.to_string()))
 }
 
 /// The connection after the handshake: registers with the torrent, then reads and writes until either
 /// side ends it.
-async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
+async fn run(link: Link, hello: Hello, setup: Setup) {
     let Setup {
         key,
         piece_count,
@@ -229,6 +412,12 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
     {
         return;
     }
+    let Link {
+        stream,
+        received,
+        mut decrypt,
+        mut encrypt,
+    } = link;
     let (mut reader, mut writer) = stream.into_split();
 
     let write = async {
@@ -273,6 +462,9 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
                 }
                 message.encode_into(&mut buf);
             }
+            if let Some(rc4) = encrypt.as_mut() {
+                rc4.apply(&mut buf);
+            }
             writer
                 .write_all(&buf)
                 .await
@@ -292,19 +484,9 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
             ..DecoderConfig::default()
         };
         let mut decoder = MessageDecoder::new(config);
+        // What the MSE handshake read past its end comes first.
+        decoder.handle_bytes(&received);
         loop {
-            let read = tokio::time::timeout(idle, reader.read_buf(decoder.buffer_mut())).await;
-            match read {
-                Err(_) => return Err::<(), String>("idle timeout".into()),
-                Ok(Err(e)) => return Err(format!("read: {e}")),
-                Ok(Ok(0)) => return Err("connection closed".into()),
-                Ok(Ok(n)) => {
-                    // Reading slower is how a download limit pushes back on the sender (TCP flow control).
-                    for limit in &download {
-                        limit.acquire(n as u64).await;
-                    }
-                }
-            }
             let mut batch = Vec::new();
             loop {
                 match decoder.poll_message() {
@@ -324,6 +506,24 @@ async fn run(stream: TcpStream, hello: Hello, setup: Setup) {
                     .is_err()
             {
                 return Ok(());
+            }
+            let before = decoder.buffered_len();
+            let read = tokio::time::timeout(idle, reader.read_buf(decoder.buffer_mut())).await;
+            match read {
+                Err(_) => return Err::<(), String>("idle timeout".into()),
+                Ok(Err(e)) => return Err(format!("read: {e}")),
+                Ok(Ok(0)) => return Err("connection closed".into()),
+                Ok(Ok(n)) => {
+                    if let (Some(rc4), Some(fresh)) =
+                        (decrypt.as_mut(), decoder.buffer_mut().get_mut(before..))
+                    {
+                        rc4.apply(fresh);
+                    }
+                    // Reading slower is how a download limit pushes back on the sender (TCP flow control).
+                    for limit in &download {
+                        limit.acquire(n as u64).await;
+                    }
+                }
             }
         }
     };

@@ -130,17 +130,19 @@ fn bind_v6_only(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts peers on `listener`: each connection takes a place in the connection budget (or is closed
-/// when there is none), sends its handshake within `handshake_timeout`, and goes to the torrent it
-/// names; a connection naming no torrent of ours is closed.
+/// when there is none), sends its handshake (plaintext or inside MSE, as `encryption` allows) within
+/// `handshake_timeout`, and goes to the torrent it names; a connection naming no torrent of ours is
+/// closed.
 fn accept_peers(
     listener: TcpListener,
     routes: Routes,
     handshake_timeout: std::time::Duration,
     connections: Arc<tokio::sync::Semaphore>,
+    encryption: crate::Encryption,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let mut stream = match listener.accept().await {
+            let stream = match listener.accept().await {
                 Ok((stream, _)) => {
                     // As for outgoing connections: small messages (requests, haves) go out at once
                     // instead of waiting for the previous segment's acknowledgement.
@@ -159,11 +161,18 @@ fn accept_peers(
             };
             let routes = routes.clone();
             tokio::spawn(async move {
-                let Ok(Ok(handshake)) = tokio::time::timeout(
-                    handshake_timeout,
-                    crate::peer::read_handshake(&mut stream),
-                )
-                .await
+                // MSE names the torrent by HASH('req2', info-hash): found among ours by trying each.
+                let find = |wanted: &[u8; 20]| {
+                    routes
+                        .lock()
+                        .expect("no panics while held")
+                        .keys()
+                        .find(|info_hash| shoal_mse::req2(info_hash) == *wanted)
+                        .copied()
+                };
+                let opening = crate::peer::identify(stream, encryption, find);
+                let Ok(Ok((link, handshake))) =
+                    tokio::time::timeout(handshake_timeout, opening).await
                 else {
                     return;
                 };
@@ -176,7 +185,7 @@ fn accept_peers(
                 if let Some(events) = route {
                     let _ = events
                         .send(Event::Incoming {
-                            stream,
+                            link: Box::new(link),
                             handshake,
                             permit,
                         })
@@ -501,6 +510,7 @@ impl Session {
             torrents.clone(),
             config.limits.handshake_timeout,
             connections.clone(),
+            config.encryption,
         )];
         if let Some(ip) = config.listen_v6 {
             let addr = SocketAddr::from((ip, local_addr.port()));
@@ -510,6 +520,7 @@ impl Session {
                     torrents.clone(),
                     config.limits.handshake_timeout,
                     connections.clone(),
+                    config.encryption,
                 )),
                 Err(e) => tracing::warn!(%addr, error = %e, "no IPv6 listener"),
             }

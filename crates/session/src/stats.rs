@@ -32,6 +32,8 @@ pub struct PeerStats {
     pub client: String,
     /// We connected to it (else it connected to us).
     pub outgoing: bool,
+    /// The connection is RC4-encrypted (message stream encryption).
+    pub encrypted: bool,
     /// It chokes us.
     pub peer_choking: bool,
     /// We choke it.

@@ -43,7 +43,7 @@ pub(crate) enum Event {
     /// An incoming connection for this torrent, its handshake read, with its place in the session's
     /// connection budget.
     Incoming {
-        stream: tokio::net::TcpStream,
+        link: Box<peer::Link>,
         handshake: shoal_wire::Handshake,
         permit: tokio::sync::OwnedSemaphorePermit,
     },
@@ -724,10 +724,10 @@ impl Torrent {
             }
             Event::PieceChecked { piece, report } => self.on_piece_checked(piece, report, now),
             Event::Incoming {
-                stream,
+                link,
                 handshake,
                 permit,
-            } => self.on_incoming(stream, handshake, permit),
+            } => self.on_incoming(link, handshake, permit),
             // Minus unusable addresses and ourselves, like addresses from PEX.
             Event::AddPeers(addrs) => self.learn_peers(addrs.into_iter()),
             Event::Pause => {
@@ -824,7 +824,7 @@ impl Torrent {
 
     fn on_incoming(
         &mut self,
-        stream: tokio::net::TcpStream,
+        link: Box<peer::Link>,
         handshake: shoal_wire::Handshake,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
@@ -837,16 +837,12 @@ impl Torrent {
         self.next_key += 1;
         // Counted like a dial until it registers or fails, so a burst of incoming handshakes cannot
         // all pass the check above before the first is registered.
-        let addr = stream
+        let addr = link
+            .stream
             .peer_addr()
             .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         self.connecting.insert(key, addr);
-        tokio::spawn(peer::accept(
-            stream,
-            handshake,
-            self.peer_setup(key),
-            permit,
-        ));
+        tokio::spawn(peer::accept(*link, handshake, self.peer_setup(key), permit));
     }
 
     /// Adds addresses learned from other peers (PEX), minus unusable ones and ourselves.
@@ -933,6 +929,7 @@ impl Torrent {
             events: self.events_tx.clone(),
             download: [global_down.clone(), down.clone()],
             upload: [global_up.clone(), up.clone()],
+            encryption: self.config.encryption,
         }
     }
 
@@ -1892,6 +1889,7 @@ impl Torrent {
                 addr: p.hello.addr,
                 client: p.client.clone(),
                 outgoing: p.hello.outgoing,
+                encrypted: p.hello.encrypted,
                 peer_choking: p.peer_choking,
                 am_choking: p.am_choking,
                 peer_interested: p.peer_interested,

@@ -148,6 +148,7 @@ async fn serve(seed: &WebSeed, piece_length: u64, setup: Setup) -> Result<(), St
         peer_id: seed.peer_id,
         reserved: Reserved::default().with_fast(),
         outgoing: false,
+        encrypted: false,
         queued: Arc::default(),
         sent: Arc::default(),
         web_seed: Some(seed.url.clone().into()),

@@ -2,26 +2,11 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use common::Script;
+use common::lt_peer;
 use shoal_session::{AddTorrent, Session, SessionConfig, TorrentState};
-
-/// `lt_peer.py`: a libtorrent peer of `torrent` saving to `save`, listening on `port` and dialing
-/// `peers`; returned once it printed READY.
-fn lt_peer(mode: &str, torrent: &Path, save: &Path, port: u16, peers: &[SocketAddr]) -> Script {
-    let mut args: Vec<OsString> = vec![
-        mode.into(),
-        torrent.into(),
-        save.into(),
-        port.to_string().into(),
-    ];
-    args.extend(peers.iter().map(|peer| peer.to_string().into()));
-    Script::start("lt_peer.py", args)
-}
 
 fn config() -> SessionConfig {
     common::loopback(7)
@@ -32,7 +17,7 @@ async fn interop_download_from_libtorrent() {
     let source = tempfile::tempdir().unwrap();
     let (torrent, _) = common::lt_payload(source.path(), None);
     let port = common::free_port();
-    let _seeder = lt_peer("seed", &torrent, source.path(), port, &[]);
+    let _seeder = lt_peer("seed", &torrent, source.path(), port, &[], &[]);
 
     let target = tempfile::tempdir().unwrap();
     let session = Session::new(config()).await.unwrap();
@@ -88,6 +73,7 @@ async fn interop_libtorrent_downloads_from_shoal() {
         target.path(),
         port,
         &[session.local_addr()],
+        &[],
     );
     let done = tokio::task::spawn_blocking(move || {
         let line = leecher.next_line();
@@ -137,7 +123,7 @@ async fn interop_mixed_swarm_leechers_trade_with_each_other() {
     let a = std::fs::read(source.path().join("payload/a.bin")).unwrap();
     std::fs::write(half.path().join("payload/a.bin"), &a[..28 * 65_536]).unwrap();
     let lt_port = common::free_port();
-    let _lt = lt_peer("partial", &torrent, half.path(), lt_port, &[]);
+    let _lt = lt_peer("partial", &torrent, half.path(), lt_port, &[], &[]);
     let lt_addr = SocketAddr::from(([127, 0, 0, 1], lt_port));
 
     let mut sessions = Vec::new();

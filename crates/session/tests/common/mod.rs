@@ -193,6 +193,27 @@ impl Drop for Script {
     }
 }
 
+/// `lt_peer.py`: a libtorrent peer of `torrent` saving to `save`, listening on `port` and dialing
+/// `peers`, with `options` such as `enc=forced`; returned once it printed READY.
+pub fn lt_peer(
+    mode: &str,
+    torrent: &std::path::Path,
+    save: &std::path::Path,
+    port: u16,
+    peers: &[SocketAddr],
+    options: &[&str],
+) -> Script {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        mode.into(),
+        torrent.into(),
+        save.into(),
+        port.to_string().into(),
+    ];
+    args.extend(options.iter().map(Into::into));
+    args.extend(peers.iter().map(|peer| peer.to_string().into()));
+    Script::start("lt_peer.py", args)
+}
+
 /// A free port on 127.0.0.1 (for TCP) at the time of the call.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -1,5 +1,7 @@
 # A python3-libtorrent peer for Shoal's interop tests, on loopback only.
-# usage: lt_peer.py seed|partial|leech TORRENT SAVE_PATH PORT [PEER_HOST:PORT ...]
+# usage: lt_peer.py seed|partial|leech TORRENT SAVE_PATH PORT [enc=forced|enc=disabled] [PEER_HOST:PORT ...]
+# enc=forced: message stream encryption with RC4 both ways, plaintext refused; enc=disabled: plaintext
+# only. Without it, libtorrent's default (either, its choice).
 # Prints READY when it is listening (and, seeding, has checked its data; `partial`: has checked the part
 # of the data it holds), DONE when a leech completes.
 import sys
@@ -8,7 +10,8 @@ import time
 import libtorrent as lt
 
 mode, torrent, save_path, port = sys.argv[1:5]
-peers = sys.argv[5:]
+options = [a for a in sys.argv[5:] if a.startswith("enc=")]
+peers = [a for a in sys.argv[5:] if not a.startswith("enc=")]
 settings = {
     "listen_interfaces": f"127.0.0.1:{port}",
     "enable_dht": False,
@@ -18,6 +21,25 @@ settings = {
     "allow_multiple_connections_per_ip": True,
     "outgoing_interfaces": "127.0.0.1",
 }
+for option in options:
+    policy = option.split("=", 1)[1]
+    if policy == "forced":
+        settings.update(
+            {
+                "in_enc_policy": int(lt.enc_policy.forced),
+                "out_enc_policy": int(lt.enc_policy.forced),
+                "allowed_enc_level": int(lt.enc_level.rc4),
+            }
+        )
+    elif policy == "disabled":
+        settings.update(
+            {
+                "in_enc_policy": int(lt.enc_policy.disabled),
+                "out_enc_policy": int(lt.enc_policy.disabled),
+            }
+        )
+    else:
+        sys.exit(f"unknown option {option}")
 session = lt.session(settings)
 handle = session.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save_path})
 deadline = time.time() + 120

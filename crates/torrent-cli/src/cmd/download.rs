@@ -284,8 +284,36 @@ struct Common {
     /// Download nothing from web seeds (HTTP servers a torrent or magnet link names, BEP 19).
     #[arg(long)]
     no_web_seeds: bool,
+    /// Message stream encryption for peer connections.
+    #[arg(long, value_enum, default_value_t = EncryptionArg::Enabled)]
+    encryption: EncryptionArg,
     #[command(flatten)]
     dht: DhtArgs,
+}
+
+/// `--encryption`: message stream encryption (MSE/PE) for peer connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EncryptionArg {
+    /// Plaintext only: peers that require encryption are out of reach.
+    Disabled,
+    /// Plaintext or encrypted, whichever a peer wants: dial plaintext first, retry encrypted when a
+    /// peer hangs up.
+    Enabled,
+    /// Encrypted first (RC4 when the peer agrees), plaintext as the fallback.
+    Preferred,
+    /// RC4 for every connection; peers that cannot are dropped.
+    Required,
+}
+
+impl From<EncryptionArg> for shoal_session::Encryption {
+    fn from(arg: EncryptionArg) -> Self {
+        match arg {
+            EncryptionArg::Disabled => Self::Disabled,
+            EncryptionArg::Enabled => Self::Enabled,
+            EncryptionArg::Preferred => Self::Preferred,
+            EncryptionArg::Required => Self::Required,
+        }
+    }
 }
 
 impl Common {
@@ -310,6 +338,7 @@ impl Common {
             download_limit: self.download_limit,
             upload_limit: self.upload_limit,
             web_seeds: !self.no_web_seeds,
+            encryption: self.encryption.into(),
             ..SessionConfig::default()
         }
     }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use shoal_session::{Session, SessionConfig};
 
 use crate::BadInput;
-use crate::cmd::download::{DhtArgs, Source, state_dir};
+use crate::cmd::download::{DhtArgs, EncryptionArg, Source, state_dir};
 use crate::tui::{self, AddDefaults, meta::TorrentMeta};
 
 /// Arguments of `torrent-cli open`.
@@ -38,6 +38,9 @@ pub struct Args {
     /// `~/.local/share/shoal`).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Message stream encryption for peer connections.
+    #[arg(long, value_enum, default_value_t = EncryptionArg::Enabled)]
+    encryption: EncryptionArg,
     #[command(flatten)]
     dht: DhtArgs,
 }
@@ -54,6 +57,7 @@ pub fn run(args: &Args) -> Result<()> {
             .then_some(std::net::Ipv6Addr::UNSPECIFIED),
         dht: args.dht.node_config(listen, state_dir.as_deref()),
         state_dir,
+        encryption: args.encryption.into(),
         ..SessionConfig::default()
     };
     let defaults = AddDefaults {

@@ -700,6 +700,7 @@ pub(crate) mod tests {
             addr: SocketAddr::from(([127, 0, 0, last_octet], 6881)),
             client: "Shoal 0.1.0".into(),
             outgoing: true,
+            encrypted: false,
             peer_choking: false,
             am_choking: true,
             peer_interested: false,
