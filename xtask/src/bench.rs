@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cargo, step};
 
-const BENCHES: &str = "bencode, picker, wire, dht, verify, storage, metainfo, swarm";
+const BENCHES: &str = "bencode, picker, wire, mse, dht, verify, storage, metainfo, swarm";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -14,6 +14,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("picker") => picker(),
         Some("verify") => verify(),
         Some("wire") => wire(),
+        Some("mse") => mse(),
         Some("dht") => dht(),
         Some("storage") => storage(),
         Some("metainfo") => metainfo(),
@@ -257,6 +258,25 @@ fn wire() -> Result<()> {
         let nanos = mean_nanos(&function)?;
         let id = benchmark["full_id"].as_str().unwrap_or_default().to_owned();
         println!("wire {id}: {:.1} GB/s decoded", bytes as f64 / nanos);
+    }
+    Ok(())
+}
+
+/// What message stream encryption costs: RC4 in MB/s, key exchange and a whole handshake in µs.
+fn mse() -> Result<()> {
+    step(
+        "mse benchmark",
+        cargo(&["bench", "--package", "shoal-mse", "--bench", "mse"]),
+    )?;
+    println!();
+    for name in ["rc4_256k", "keypair", "shared_secret", "handshake"] {
+        let function = Path::new("target/criterion/mse").join(name);
+        let nanos = mean_nanos(&function)?;
+        let benchmark = read_json(&function.join("new/benchmark.json"))?;
+        match benchmark["throughput"]["Bytes"].as_u64() {
+            Some(bytes) => println!("mse {name}: {:.0} MB/s", bytes as f64 / nanos * 1e9 / 1e6),
+            None => println!("mse {name}: {:.1} µs", nanos / 1e3),
+        }
     }
     Ok(())
 }

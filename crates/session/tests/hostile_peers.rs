@@ -895,3 +895,45 @@ async fn an_address_answering_with_a_known_peer_id_is_not_redialed_at_once() {
     leecher.shutdown().await;
     swarm.shutdown().await;
 }
+
+/// Bytes that are neither a BitTorrent handshake nor MSE. With encryption on, the listener takes the
+/// first 96 as a public key, answers with its own (and up to 512 bytes of padding), and hangs up once
+/// no `HASH('req1', S)` came within the longest padding: after 628 bytes, long before the 30 s
+/// handshake timeout. With encryption off it hangs up after the first 20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_instead_of_a_handshake_is_dropped_before_the_timeout() {
+    for encryption in [
+        shoal_session::Encryption::Enabled,
+        shoal_session::Encryption::Disabled,
+    ] {
+        let mut config = common::loopback(45);
+        config.encryption = encryption;
+        config.limits.handshake_timeout = Duration::from_secs(30);
+        let session = Session::new(config).await.unwrap();
+        let started = Instant::now();
+        let mut stream = tokio::net::TcpStream::connect(session.local_addr())
+            .await
+            .unwrap();
+        // Exactly what an MSE responder reads before giving up, so it closes with nothing unread.
+        let junk: Vec<u8> = (0..96 + 532u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        let _ = stream.write_all(&junk).await; // refused early when encryption is off
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .expect("the connection ends");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        if encryption == shoal_session::Encryption::Enabled {
+            read.expect("a clean close: everything sent was read");
+            assert!(
+                (96..=96 + 512).contains(&answer.len()),
+                "an MSE answer is a key and padding, not {} bytes",
+                answer.len()
+            );
+        } else {
+            assert!(answer.is_empty(), "{answer:?}");
+        }
+        session.shutdown().await;
+    }
+}

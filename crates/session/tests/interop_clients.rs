@@ -95,10 +95,16 @@ impl Transmission {
     /// Starts the daemon (no DHT, LSD, port mapping or uTP) with its state in `work/transmission`,
     /// downloading into (and seeding from) `download`, and waits until its RPC answers.
     async fn start(work: &Path, download: &Path) -> Self {
+        Self::start_with(work, download, "-et").await
+    }
+
+    /// As [`start`](Self::start), with an encryption flag: `-et` tolerates it (the default here),
+    /// `-er` requires it, `-ep` prefers it.
+    async fn start_with(work: &Path, download: &Path, encryption: &str) -> Self {
         std::fs::create_dir_all(download).unwrap();
         let (rpc_port, peer_port) = (common::free_port(), common::free_port());
         let daemon = Command::new("transmission-daemon")
-            .args(["-f", "-O", "-Y", "-M", "-et", "--no-utp"])
+            .args(["-f", "-O", "-Y", "-M", encryption, "--no-utp"])
             .arg("-g")
             .arg(work.join("transmission"))
             .arg("-w")
@@ -157,6 +163,18 @@ impl Transmission {
         })
         .await;
     }
+}
+
+/// Watches `handle`'s snapshots in the background: resolves to true once one shows an RC4-encrypted
+/// connection that Shoal dialed.
+fn saw_encrypted_dial(handle: &shoal_session::TorrentHandle) -> tokio::task::JoinHandle<bool> {
+    let mut stats = handle.stats();
+    tokio::spawn(async move {
+        stats
+            .wait_for(|s| s.peers.iter().any(|p| p.encrypted && p.outgoing))
+            .await
+            .is_ok()
+    })
 }
 
 /// Waits until the Shoal torrent seeds; on a timeout, fails with what both sides say.
@@ -222,6 +240,32 @@ async fn interop_transmission_downloads_from_shoal() {
     seeder.shutdown().await;
 }
 
+/// aria2c downloading `torrent_file` into `download` (no DHT, LPD or PEX; `extra` flags on top), exiting
+/// 0 once the download is complete and verified.
+fn aria2(torrent_file: &Path, download: &Path, extra: &[&str]) -> Guard {
+    let aria2 = Command::new("aria2c")
+        .arg(torrent_file)
+        .arg("--dir")
+        .arg(download)
+        .args([
+            "--enable-dht=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+        ])
+        .args(extra)
+        .args(["--seed-time=0", "--file-allocation=none"])
+        .args([
+            &format!("--listen-port={}", common::free_port()),
+            "--summary-interval=0",
+            "--console-log-level=warn",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aria2c is needed (cargo xtask ci installs it)");
+    Guard(aria2)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_aria2_downloads_from_shoal() {
     let work = tempfile::tempdir().unwrap();
@@ -233,27 +277,7 @@ async fn interop_aria2_downloads_from_shoal() {
         torrent_file,
     } = setup(work.path()).await;
     let download = work.path().join("download");
-    let listen = common::free_port();
-    let aria2 = Command::new("aria2c")
-        .arg(&torrent_file)
-        .arg("--dir")
-        .arg(&download)
-        .args([
-            "--enable-dht=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-        ])
-        .args(["--seed-time=0", "--file-allocation=none"])
-        .args([
-            &format!("--listen-port={listen}"),
-            "--summary-interval=0",
-            "--console-log-level=warn",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("aria2c is needed (cargo xtask ci installs it)");
-    let mut aria2 = Guard(aria2);
+    let mut aria2 = aria2(&torrent_file, &download, &[]);
     // aria2 announces first; then the Shoal seeder learns its address and connects to it.
     tracker.wait_for_leecher(hash).await;
     let (seeder, _seed) = common::start(common::loopback(71), torrent, work.path(), vec![]).await;
@@ -353,4 +377,80 @@ async fn interop_magnet_from_transmission_via_tracker() {
     assert_eq!(done.hash_failures, 0);
     same_files(&setup.content, &target.path().join("share"));
     session.shutdown().await;
+}
+
+/// A seeder whose upload is slow enough (1 MiB/s) for the connection to show in a few snapshots.
+fn slow_seeder(seed: u64) -> shoal_session::SessionConfig {
+    shoal_session::SessionConfig {
+        upload_limit: Some(1 << 20),
+        ..common::loopback(seed)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_encryption_transmission_that_requires_it_downloads_from_shoal() {
+    let work = tempfile::tempdir().unwrap();
+    let Setup {
+        tracker,
+        hash,
+        content,
+        torrent,
+        torrent_file,
+    } = setup(work.path()).await;
+    // Transmission refuses plaintext (`-er`). Shoal dials it (Transmission never dials 127.x peers):
+    // plaintext first, then MSE when Transmission hangs up.
+    let download = work.path().join("download");
+    let transmission = Transmission::start_with(work.path(), &download, "-er").await;
+    transmission.add(&torrent_file);
+    tracker.wait_for_leecher(hash).await;
+    let (seeder, seed) = common::start(slow_seeder(73), torrent, work.path(), vec![]).await;
+    let encrypted = saw_encrypted_dial(&seed);
+    eventually(Duration::from_secs(90), "Transmission to finish", || {
+        transmission.info().contains("Percent Done: 100%")
+    })
+    .await;
+    same_files(&content, &download.join("share"));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), encrypted)
+            .await
+            .is_ok_and(|seen| seen.unwrap()),
+        "no snapshot showed an encrypted connection to Transmission"
+    );
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_encryption_aria2_that_requires_it_downloads_from_shoal() {
+    let work = tempfile::tempdir().unwrap();
+    let Setup {
+        tracker,
+        hash,
+        content,
+        torrent,
+        torrent_file,
+    } = setup(work.path()).await;
+    let download = work.path().join("download");
+    // MSE with RC4 only: plaintext handshakes are refused.
+    let mut aria2 = aria2(
+        &torrent_file,
+        &download,
+        &["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"],
+    );
+    tracker.wait_for_leecher(hash).await;
+    let (seeder, seed) = common::start(slow_seeder(74), torrent, work.path(), vec![]).await;
+    let encrypted = saw_encrypted_dial(&seed);
+    eventually(Duration::from_secs(60), "aria2c to finish", || {
+        matches!(aria2.0.try_wait(), Ok(Some(_)))
+    })
+    .await;
+    let status = aria2.0.wait().unwrap();
+    assert!(status.success(), "aria2c: {status}");
+    same_files(&content, &download.join("share"));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), encrypted)
+            .await
+            .is_ok_and(|seen| seen.unwrap()),
+        "no snapshot showed an encrypted connection to aria2"
+    );
+    seeder.shutdown().await;
 }

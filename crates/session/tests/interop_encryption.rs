@@ -9,31 +9,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::lt_peer;
-use shoal_session::{Encryption, SessionConfig, TorrentHandle, TorrentState};
+use shoal_session::{Encryption, SessionConfig, TorrentHandle};
 
 fn config(seed: u64, encryption: Encryption) -> SessionConfig {
     SessionConfig {
         encryption,
         ..common::loopback(seed)
     }
-}
-
-/// Waits until the torrent seeds, and says whether any snapshot on the way showed an RC4-encrypted
-/// peer connection.
-async fn seeding_saw_encryption(handle: &TorrentHandle, limit: Duration) -> bool {
-    let mut stats = handle.stats();
-    let mut encrypted = false;
-    let done = tokio::time::timeout(
-        limit,
-        stats.wait_for(|s| {
-            encrypted |= s.peers.iter().any(|p| p.encrypted);
-            s.state == TorrentState::Seeding
-        }),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    assert!(done, "not complete: {:?}", handle.stats().borrow());
-    encrypted
 }
 
 /// Watches for `limit`: true if the torrent got any piece or any peer connection.
@@ -81,7 +63,7 @@ async fn interop_encryption_download_from_libtorrent_that_requires_it() {
         vec![peer],
     )
     .await;
-    assert!(seeding_saw_encryption(&handle, Duration::from_secs(60)).await);
+    assert!(common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await);
     common::same_payload(
         &source.path().join("payload"),
         &target.path().join("payload"),
@@ -212,7 +194,7 @@ async fn interop_encryption_required_reaches_only_peers_that_speak_it() {
         vec![SocketAddr::from(([127, 0, 0, 1], port))],
     )
     .await;
-    assert!(seeding_saw_encryption(&handle, Duration::from_secs(60)).await);
+    assert!(common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await);
     common::same_payload(
         &source.path().join("payload"),
         &target.path().join("payload"),

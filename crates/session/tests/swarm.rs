@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use shoal_metainfo::TorrentBuilder;
-use shoal_session::{AddTorrent, Session, SessionConfig};
+use shoal_session::{AddTorrent, Encryption, Session, SessionConfig};
 
 /// Writes a multi-file payload (odd sizes, an empty file) and returns its torrent.
 fn payload(dir: &Path) -> Vec<u8> {
@@ -418,4 +418,65 @@ async fn a_dht_that_cannot_start_leaves_the_session_running() {
     let session = Session::new(config).await.unwrap();
     assert!(session.dht().is_none());
     session.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_that_requires_encryption_serves_every_leecher_that_can_speak_it() {
+    let source = tempfile::tempdir().unwrap();
+    let torrent = payload(source.path());
+    // Slow enough (1 MiB/s for all) that each connection shows in a few snapshots.
+    let (seeder, seed) = common::start(
+        SessionConfig {
+            encryption: Encryption::Required,
+            upload_limit: Some(1 << 20),
+            ..common::loopback(20)
+        },
+        torrent.clone(),
+        source.path(),
+        vec![],
+    )
+    .await;
+    common::seeding(&seed, Duration::from_secs(10)).await;
+
+    let mut leechers = Vec::new();
+    for (i, encryption) in [
+        Encryption::Required,
+        Encryption::Preferred,
+        Encryption::Enabled,
+        Encryption::Disabled,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let target = tempfile::tempdir().unwrap();
+        let (session, handle) = common::start(
+            SessionConfig {
+                encryption,
+                ..common::loopback(21 + i as u64)
+            },
+            torrent.clone(),
+            target.path(),
+            vec![seeder.local_addr()],
+        )
+        .await;
+        leechers.push((encryption, target, session, handle));
+    }
+    let (disabled, _, plain, plain_handle) = leechers.pop().unwrap();
+    assert_eq!(disabled, Encryption::Disabled);
+    // Required dials MSE with RC4 only; Preferred dials MSE offering both and gets RC4; Enabled dials
+    // plaintext, is hung up on, and retries with MSE.
+    for (encryption, target, session, handle) in leechers {
+        assert!(
+            common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await,
+            "{encryption:?}: no encrypted connection seen"
+        );
+        same_tree(&source.path().join("album"), &target.path().join("album"));
+        session.shutdown().await;
+    }
+    // The plaintext-only leecher got nothing in all that time.
+    let stats = plain_handle.stats().borrow().clone();
+    assert_eq!(stats.pieces_have, 0, "{stats:?}");
+    assert!(stats.peers.is_empty(), "{stats:?}");
+    plain.shutdown().await;
+    seeder.shutdown().await;
 }

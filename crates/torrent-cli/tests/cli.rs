@@ -354,29 +354,66 @@ fn spawn_seeder(dir: &Path, port: u16, extra: &[&str]) -> std::process::Child {
 /// `torrent-cli add share.torrent --headless` into `dir/out` from the peer at `port`, state in
 /// `dir/state`; returns its progress lines.
 fn download_from(dir: &Path, port: u16, out: &str, state: &str) -> String {
+    let leecher = leecher(dir, port, out, state, &[])
+        .wait_with_output()
+        .unwrap();
+    stdout(&leecher)
+}
+
+/// Starts `torrent-cli add share.torrent --headless` into `dir/out` from the peer at `port`, state in
+/// `dir/state`, with `extra` flags; its stdout is piped.
+fn leecher(dir: &Path, port: u16, out: &str, state: &str, extra: &[&str]) -> std::process::Child {
     std::fs::create_dir(dir.join(out)).unwrap();
     let peer = format!("127.0.0.1:{port}");
     // The seeder needs a moment to check its data and listen; the leecher retries its peer each second.
-    let leecher = cli(
-        &[
-            "add",
-            "share.torrent",
-            "--no-dht",
-            "-o",
-            out,
-            "--headless",
-            "--state-dir",
-            state,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--peer",
-            &peer,
-        ],
-        dir,
+    Command::new(env!("CARGO_BIN_EXE_torrent-cli"))
+        .args(["add", "share.torrent", "--no-dht", "-o", out, "--headless"])
+        .args(["--state-dir", state, "--bind", "127.0.0.1", "--port", "0"])
+        .args(["--peer", &peer])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn encryption_flags_reach_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = make_share(dir.path());
+    let port = free_port();
+    let mut seeder = spawn_seeder(dir.path(), port, &["--encryption", "required"]);
+    // Plaintext only, against a seeder that requires encryption: nothing in 6 s.
+    let mut plain = leecher(
+        dir.path(),
+        port,
+        "plain",
+        "state-plain",
+        &["--encryption", "disabled"],
     );
-    stdout(&leecher)
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert!(
+        plain.try_wait().unwrap().is_none(),
+        "the plaintext leecher ended"
+    );
+    plain.kill().unwrap();
+    plain.wait().unwrap();
+    let got = std::fs::read(dir.path().join("plain/share/big.bin")).unwrap_or_default();
+    assert!(got != data, "the plaintext leecher got the data");
+    // RC4 both ways: the download completes.
+    let rc4 = leecher(
+        dir.path(),
+        port,
+        "rc4",
+        "state-rc4",
+        &["--encryption", "required"],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(rc4.status.success(), "{}", stderr(&rc4));
+    assert!(std::fs::read(dir.path().join("rc4/share/big.bin")).unwrap() == data);
+    seeder.kill().unwrap();
+    seeder.wait().unwrap();
 }
 
 #[test]

@@ -152,6 +152,24 @@ impl Opentracker {
     }
 }
 
+/// Waits until the torrent seeds, and says whether any snapshot on the way showed an RC4-encrypted
+/// peer connection.
+pub async fn seeding_saw_encryption(handle: &TorrentHandle, limit: Duration) -> bool {
+    let mut stats = handle.stats();
+    let mut encrypted = false;
+    let done = tokio::time::timeout(
+        limit,
+        stats.wait_for(|s| {
+            encrypted |= s.peers.iter().any(|p| p.encrypted);
+            s.state == TorrentState::Seeding
+        }),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(done, "not complete: {:?}", handle.stats().borrow());
+    encrypted
+}
+
 /// A helper script from `tests/support` run by `/usr/bin/python3`, killed when dropped. Its output
 /// is read through one buffer for the life of the process: a reader made per line would drop
 /// whatever else the same read had taken (two lines printed together lose the second).

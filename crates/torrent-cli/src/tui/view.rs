@@ -607,6 +607,9 @@ fn peer_flags(peer: &PeerStats) -> String {
     if !peer.outgoing {
         flags.push('I');
     }
+    if peer.encrypted {
+        flags.push('E');
+    }
     flags
 }
 
@@ -676,7 +679,7 @@ fn render_peers(app: &App, view: &TorrentView, area: Rect, buf: &mut Buffer) {
     );
     Paragraph::new(
         "Flags: D downloading (d: they choke us) · U uploading (u: we choke them) · \
-         K, ? unchoked but not interested · I incoming",
+         K, ? unchoked but not interested · I incoming · E encrypted",
     )
     .style(LABEL)
     .wrap(Wrap { trim: true })
@@ -1203,6 +1206,7 @@ mod tests {
         next.peers[1].client = "Transmission 4.0.5".into();
         next.peers[1].peer_choking = true;
         next.peers[1].outgoing = false;
+        next.peers[1].encrypted = true;
         next.peers[1].pieces = 32;
         app.on_update(id, next);
         press(&mut app, KeyCode::Tab);
@@ -1217,7 +1221,7 @@ mod tests {
         );
         assert_eq!(
             lines[8],
-            "│ 127.0.0.9:51413        Transmission 4.0. dI     1.00 MiB/s       0 B/s  50.0%│"
+            "│ 127.0.0.9:51413        Transmission 4.0. dIE    1.00 MiB/s       0 B/s  50.0%│"
         );
         assert!(lines[20].starts_with("│Flags: D downloading"));
         press(&mut app, KeyCode::Char('s'));
