@@ -257,21 +257,13 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
         .into_iter()
         .find(|m| m.bit() == select && offered & select != 0)
         .ok_or(MseError::BadSelect(select))?;
-    let mut received = input.rest();
-    let (reader, writer) = match method {
-        Method::Rc4 => {
-            recv.apply(&mut received);
-            (Some(recv), Some(send))
-        }
-        Method::Plaintext => (None, None),
-    };
-    Ok(Negotiated {
+    Ok(finish(
         method,
         info_hash,
-        reader,
-        writer,
-        received,
-    })
+        (send, recv),
+        Vec::new(),
+        input.rest(),
+    ))
 }
 
 /// The side that accepted the connection (B). `already_read` is what was read before deciding this was
@@ -339,7 +331,24 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     stream.write_all(&reply).await?;
     stream.flush().await?;
 
-    let mut rest = input.rest();
+    Ok(finish(
+        method,
+        info_hash,
+        (send, recv),
+        received,
+        input.rest(),
+    ))
+}
+
+/// The handshake's outcome: `received` (already decrypted) followed by `rest`, the bytes read past the
+/// handshake, decrypted if the method is RC4; the ciphers are kept only for RC4.
+fn finish(
+    method: Method,
+    info_hash: InfoHash,
+    (send, mut recv): (Rc4, Rc4),
+    mut received: Vec<u8>,
+    mut rest: Vec<u8>,
+) -> Negotiated {
     let (reader, writer) = match method {
         Method::Rc4 => {
             recv.apply(&mut rest);
@@ -347,12 +356,12 @@ pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Method::Plaintext => (None, None),
     };
-    received.extend(rest);
-    Ok(Negotiated {
+    received.append(&mut rest);
+    Negotiated {
         method,
         info_hash,
         reader,
         writer,
         received,
-    })
+    }
 }

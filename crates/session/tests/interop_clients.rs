@@ -1,8 +1,8 @@
-//! Shoal seeding to Transmission 3.00 and aria2c on loopback, and downloading from a Transmission seeder
-//! (from a torrent file and from a magnet link), peers found through opentracker. Transmission never
-//! dials 127.x peers (INTEROP.md), so the Shoal seeder must connect out to the leecher the tracker tells
-//! it about; as a seeder it accepts Shoal's connections. aria2c too, which sends messages before its
-//! bitfield.
+//! Shoal seeding to Transmission 3.00 and aria2c on loopback (also when they require encryption), and
+//! downloading from a Transmission seeder (from a torrent file and from a magnet link), peers found
+//! through opentracker. Transmission never dials 127.x peers (INTEROP.md), so the Shoal seeder must
+//! connect out to the leecher the tracker tells it about; as a seeder it accepts Shoal's connections.
+//! aria2c too, which sends messages before its bitfield.
 
 mod common;
 
@@ -215,8 +215,14 @@ async fn transmission_seeder(work: &Path, setup: &Setup) -> Transmission {
     transmission
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interop_transmission_downloads_from_shoal() {
+/// Transmission, started with `encryption` (`-et`, `-er`, …), downloads from a Shoal seeder with
+/// `config`, which dials it: the tracker tells the seeder about Transmission. Once the download is
+/// complete and its files checked, returns whether a snapshot showed an encrypted connection that the
+/// seeder dialed.
+async fn transmission_leeches_from_shoal(
+    encryption: &str,
+    config: shoal_session::SessionConfig,
+) -> bool {
     let work = tempfile::tempdir().unwrap();
     let Setup {
         tracker,
@@ -225,19 +231,27 @@ async fn interop_transmission_downloads_from_shoal() {
         torrent,
         torrent_file,
     } = setup(work.path()).await;
-
     // Transmission first: it announces, so the tracker can hand its address to the Shoal seeder.
     let download = work.path().join("download");
-    let transmission = Transmission::start(work.path(), &download).await;
+    let transmission = Transmission::start_with(work.path(), &download, encryption).await;
     transmission.add(&torrent_file);
     tracker.wait_for_leecher(hash).await;
-    let (seeder, _seed) = common::start(common::loopback(70), torrent, work.path(), vec![]).await;
+    let (seeder, seed) = common::start(config, torrent, work.path(), vec![]).await;
+    let encrypted = saw_encrypted_dial(&seed);
     eventually(Duration::from_secs(90), "Transmission to finish", || {
         transmission.info().contains("Percent Done: 100%")
     })
     .await;
     same_files(&content, &download.join("share"));
     seeder.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(2), encrypted)
+        .await
+        .is_ok_and(|seen| seen.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_transmission_downloads_from_shoal() {
+    transmission_leeches_from_shoal("-et", common::loopback(70)).await;
 }
 
 /// aria2c downloading `torrent_file` into `download` (no DHT, LPD or PEX; `extra` flags on top), exiting
@@ -389,34 +403,12 @@ fn slow_seeder(seed: u64) -> shoal_session::SessionConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_encryption_transmission_that_requires_it_downloads_from_shoal() {
-    let work = tempfile::tempdir().unwrap();
-    let Setup {
-        tracker,
-        hash,
-        content,
-        torrent,
-        torrent_file,
-    } = setup(work.path()).await;
     // Transmission refuses plaintext (`-er`). Shoal dials it (Transmission never dials 127.x peers):
     // plaintext first, then MSE when Transmission hangs up.
-    let download = work.path().join("download");
-    let transmission = Transmission::start_with(work.path(), &download, "-er").await;
-    transmission.add(&torrent_file);
-    tracker.wait_for_leecher(hash).await;
-    let (seeder, seed) = common::start(slow_seeder(73), torrent, work.path(), vec![]).await;
-    let encrypted = saw_encrypted_dial(&seed);
-    eventually(Duration::from_secs(90), "Transmission to finish", || {
-        transmission.info().contains("Percent Done: 100%")
-    })
-    .await;
-    same_files(&content, &download.join("share"));
     assert!(
-        tokio::time::timeout(Duration::from_secs(2), encrypted)
-            .await
-            .is_ok_and(|seen| seen.unwrap()),
+        transmission_leeches_from_shoal("-er", slow_seeder(73)).await,
         "no snapshot showed an encrypted connection to Transmission"
     );
-    seeder.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
