@@ -201,3 +201,35 @@ async fn interop_encryption_required_reaches_only_peers_that_speak_it() {
     );
     session.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_encryption_magnet_from_libtorrent_that_requires_it() {
+    // The metadata stage dials like a torrent does, and its connections (with their RC4 state) carry
+    // on into the download.
+    let source = tempfile::tempdir().unwrap();
+    let (torrent, hash) = common::lt_payload(source.path(), None);
+    let port = common::free_port();
+    let _seeder = lt_peer("seed", &torrent, source.path(), port, &[], &["enc=forced"]);
+    let session = shoal_session::Session::new(SessionConfig {
+        download_limit: Some(1 << 20),
+        ..config(96, Encryption::Enabled)
+    })
+    .await
+    .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let handle = session
+        .add_magnet(shoal_session::AddMagnet {
+            magnet: format!("magnet:?xt=urn:btih:{hash}&x.pe=127.0.0.1:{port}")
+                .parse()
+                .unwrap(),
+            save_path: target.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    assert!(common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await);
+    common::same_payload(
+        &source.path().join("payload"),
+        &target.path().join("payload"),
+    );
+    session.shutdown().await;
+}
