@@ -327,6 +327,21 @@ impl MetadataStage {
             }
             Event::SetFilePriorities(priorities) => self.file_priorities = Some(priorities),
             Event::SetSequential(on) => self.sequential = on,
+            // No files yet: the download directory just changes (and is recorded for the next start).
+            Event::Move { to, reply } => {
+                let moved = std::path::absolute(&to)
+                    .map_err(|e| format!("{}: {e}", to.display()))
+                    .and_then(|to| {
+                        if let Some(dir) = &self.ctx.config.state_dir {
+                            crate::session::save_path_file(dir, &self.info_hash, &to)
+                                .map_err(|e| format!("recording the new directory: {e}"))?;
+                        }
+                        let from = std::mem::replace(&mut self.save_path, to.clone());
+                        Ok((from, to))
+                    });
+                let _ = reply.send(moved);
+            }
+            Event::Moved(_) => {} // only a torrent's storage moves
             Event::Pause => {
                 self.paused = true;
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();

@@ -45,6 +45,9 @@ pub enum SessionError {
     /// The state directory could not be read or written.
     #[error("state directory")]
     State(#[source] std::io::Error),
+    /// The torrent's data could not be moved ([`Session::move_data`]); it stays where it was.
+    #[error("cannot move the data: {0}")]
+    Move(String),
 }
 
 /// Saves a torrent's source (`<hash>.torrent`, or `<hash>.magnet` until the metadata is in) and its
@@ -60,13 +63,22 @@ fn save_state(
     if !file.exists() {
         shoal_storage::write_atomic(&file, source).map_err(std::io::Error::other)?;
     }
+    save_path_file(dir, info_hash, save_path)?;
+    Ok(dir.join(format!("{info_hash}.resume")))
+}
+
+/// Records a torrent's download directory (`<hash>.path`, absolute) in the state directory `dir`.
+pub(crate) fn save_path_file(
+    dir: &Path,
+    info_hash: &InfoHash,
+    save_path: &Path,
+) -> std::io::Result<()> {
     let save_path = std::path::absolute(save_path)?;
     shoal_storage::write_atomic(
         &dir.join(format!("{info_hash}.path")),
         save_path.as_os_str().as_encoded_bytes(),
     )
-    .map_err(std::io::Error::other)?;
-    Ok(dir.join(format!("{info_hash}.resume")))
+    .map_err(std::io::Error::other)
 }
 
 /// Whether `path` is a temporary file of `shoal_storage::write_atomic` (`NAME.tmp.PID`) whose process
@@ -770,6 +782,62 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Moves a torrent's files to another download directory (`to`; a multi-file torrent's folder goes
+    /// inside it, as when adding) and carries on from there; returns the new directory.
+    ///
+    /// The torrent closes its connections while the files move (state
+    /// [`TorrentState::Moving`](crate::TorrentState::Moving)) and then resumes, unless it was paused.
+    /// On one file system the files are renamed; onto another they are copied, keeping their times so
+    /// resume data still trusts them, and the originals removed. A failure (a full destination, a file
+    /// already there) puts back what had moved: the data is whole in one place either way. The new
+    /// place is recorded in the state directory. A magnet link still fetching its metadata has no files
+    /// yet: its download directory just changes.
+    ///
+    /// # Errors
+    /// [`SessionError::Move`]: no such torrent, one checking its data or in error, a move already
+    /// under way, or the filesystem's refusal.
+    pub async fn move_data(
+        &self,
+        info_hash: InfoHash,
+        to: impl Into<PathBuf>,
+    ) -> Result<PathBuf, SessionError> {
+        let events = self
+            .torrents
+            .lock()
+            .expect("no panics while held")
+            .get(&info_hash)
+            .map(|(events, _)| events.clone())
+            .ok_or_else(|| SessionError::Move(format!("no torrent {info_hash}")))?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || SessionError::Move("the torrent stopped".into());
+        events
+            .send(Event::Move {
+                to: to.into(),
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        let (from, to) = answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(SessionError::Move)?;
+        // What `remove_torrent` deletes now lives under the new directory.
+        if let Some(paths) = self
+            .ctx
+            .data_paths
+            .lock()
+            .expect("no panics while held")
+            .get_mut(&info_hash)
+        {
+            for path in paths.iter_mut() {
+                if let Ok(relative) = path.strip_prefix(&from) {
+                    *path = to.join(relative);
+                }
+            }
+        }
+        Ok(to)
     }
 
     /// Stops every torrent (closing their connections) and the listener.

@@ -21,6 +21,9 @@ pub enum TorrentState {
     Stalled,
     /// Stopped by an error (see [`TorrentStats::error`]).
     Error,
+    /// Its files are being moved to another directory ([`Session::move_data`](crate::Session::move_data)):
+    /// no connections until the move is done.
+    Moving,
 }
 
 /// One connected peer, as the views show it.

@@ -61,6 +61,10 @@ pub(crate) enum Event {
     SetFilePriorities(Vec<shoal_picker::Priority>),
     /// Sequential mode on or off.
     SetSequential(bool),
+    /// Move the data under another download directory; the reply gets the new directory or why not.
+    Move { to: PathBuf, reply: MoveReply },
+    /// A move's file work is done: the storage at the new place, or why not (the files are back).
+    Moved(Result<Storage, String>),
     /// Stop: close every connection, save resume data and end the task.
     Shutdown,
 }
@@ -291,6 +295,22 @@ pub(crate) struct Torrent {
     limits: [Arc<crate::Limiter>; 2],
     /// BEP 19 web seeds, each with its connection (a task) when it runs and its retry pacing.
     web_seeds: Vec<WebSeedSlot>,
+    /// A move of the data under way.
+    moving: Option<Moving>,
+}
+
+/// Where a move's outcome goes: the old and the new download directory, or why it did not happen.
+pub(crate) type MoveReply = tokio::sync::oneshot::Sender<Result<(PathBuf, PathBuf), String>>;
+
+/// A move of the data under way ([`Event::Move`]).
+#[derive(Debug)]
+struct Moving {
+    to: PathBuf,
+    reply: Option<MoveReply>,
+    /// Paused by the user before the move: stays paused after it.
+    was_paused: bool,
+    /// The file work has been handed to a blocking thread.
+    started: bool,
 }
 
 /// A web seed of the torrent and how it fares.
@@ -401,6 +421,7 @@ impl Torrent {
             file_priorities: None,
             sequential: false,
             web_seeds,
+            moving: None,
             limits: [
                 Arc::new(crate::Limiter::new(None)),
                 Arc::new(crate::Limiter::new(None)),
@@ -423,9 +444,22 @@ impl Torrent {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    None | Some(Event::Shutdown) => break,
+                    None | Some(Event::Shutdown) => {
+                        // Files half moved: let the move finish (or roll back) before the last save.
+                        if self.moving.as_ref().is_some_and(|m| m.started) {
+                            while let Some(event) = events.recv().await {
+                                if let Event::Moved(moved) = event {
+                                    self.finish_move(moved, false, Instant::now());
+                                    break;
+                                }
+                            }
+                        }
+                        break;
+                    }
                     // The download just completed: recorded at once, without waiting for the disk.
-                    Some(Event::SaveResume) => self.save_resume(false).await,
+                    Some(Event::SaveResume) if self.moving.is_none() => {
+                        self.save_resume(false).await;
+                    }
                     Some(event) => self.handle(event),
                 },
                 Some(outcome) = next_outcome(&mut self.announce) => self.on_announce(outcome),
@@ -440,9 +474,11 @@ impl Torrent {
                         seconds.is_multiple_of(30) && (self.resume_dirty || self.resume_unsynced);
                     let counters_due = seconds.is_multiple_of(COUNTERS_SAVED_EVERY)
                         && self.transferred() != self.saved;
-                    if pieces_due || counters_due {
+                    // While a move runs, the files are neither here nor there: nothing is recorded.
+                    if (pieces_due || counters_due) && self.moving.is_none() {
                         self.save_resume(true).await;
                     }
+                    self.try_move();
                     self.handle_timeouts(now);
                     self.retry_stalled(now);
                     self.send_pex(now);
@@ -722,7 +758,10 @@ impl Torrent {
                 }
                 self.remove_peer(key, &reason);
             }
-            Event::PieceChecked { piece, report } => self.on_piece_checked(piece, report, now),
+            Event::PieceChecked { piece, report } => {
+                self.on_piece_checked(piece, report, now);
+                self.try_move();
+            }
             Event::Incoming {
                 link,
                 handshake,
@@ -730,28 +769,25 @@ impl Torrent {
             } => self.on_incoming(link, handshake, permit),
             // Minus unusable addresses and ourselves, like addresses from PEX.
             Event::AddPeers(addrs) => self.learn_peers(addrs.into_iter()),
-            Event::Pause => {
-                self.paused = true;
-                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-                for key in keys {
-                    self.drop_peer(key, "paused");
+            // During a move, a pause or resume says what to do once it is done.
+            Event::Pause | Event::Resume if self.moving.is_some() => {
+                if let Some(moving) = self.moving.as_mut() {
+                    moving.was_paused = matches!(event, Event::Pause);
                 }
+            }
+            Event::Pause => {
+                self.pause_all();
                 if self.state != TorrentState::Error && self.state != TorrentState::Checking {
                     self.state = TorrentState::Paused;
                 }
                 self.publish(now);
             }
             Event::Resume => {
-                self.paused = false;
-                if self.state == TorrentState::Paused {
-                    self.state = self.active_state();
-                    for backoff in self.known.values_mut() {
-                        backoff.next_attempt = now;
-                    }
-                    self.connect_more();
-                }
+                self.resume_all(now);
                 self.publish(now);
             }
+            Event::Move { to, reply } => self.start_move(to, reply, now),
+            Event::Moved(moved) => self.finish_move(moved, true, now),
             Event::SetLimits(down, up) => {
                 self.limits[0].set_rate(down);
                 self.limits[1].set_rate(up);
@@ -766,6 +802,119 @@ impl Torrent {
             }
             Event::Shutdown | Event::SaveResume => {} // handled in `run`, where they can await
         }
+    }
+
+    /// Closes every connection and makes none until resumed.
+    fn pause_all(&mut self) {
+        self.paused = true;
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.drop_peer(key, "paused");
+        }
+    }
+
+    /// Undoes [`pause_all`](Self::pause_all): dials every known address again at once.
+    fn resume_all(&mut self, now: Instant) {
+        self.paused = false;
+        if self.state == TorrentState::Paused {
+            self.state = self.active_state();
+            for backoff in self.known.values_mut() {
+                backoff.next_attempt = now;
+            }
+            self.connect_more();
+        }
+    }
+
+    /// Starts moving the data under `to`: every connection closes, as in a pause, and once no piece is
+    /// being hashed a blocking thread moves the files ([`Storage::relocate`]). Refused while checking,
+    /// after an error, and while another move runs.
+    fn start_move(&mut self, to: PathBuf, reply: MoveReply, now: Instant) {
+        let from = self.storage.root().to_path_buf();
+        let refused = if self.moving.is_some() {
+            Some("a move is already under way".to_string())
+        } else if matches!(self.state, TorrentState::Checking | TorrentState::Error) {
+            Some(format!("not while the torrent is {:?}", self.state).to_lowercase())
+        } else {
+            None
+        };
+        let to = match (refused, std::path::absolute(&to)) {
+            (Some(why), _) => {
+                let _ = reply.send(Err(why));
+                return;
+            }
+            (None, Err(e)) => {
+                let _ = reply.send(Err(format!("{}: {e}", to.display())));
+                return;
+            }
+            (None, Ok(to)) => to,
+        };
+        if to == from {
+            let _ = reply.send(Ok((from, to)));
+            return;
+        }
+        let was_paused = self.paused;
+        self.pause_all();
+        self.state = TorrentState::Moving;
+        self.moving = Some(Moving {
+            to,
+            reply: Some(reply),
+            was_paused,
+            started: false,
+        });
+        self.try_move();
+        self.publish(now);
+    }
+
+    /// Hands the file work of a move to a blocking thread once nothing else uses the storage: no piece
+    /// being hashed (their tasks hold it).
+    fn try_move(&mut self) {
+        let idle = self.checking.is_empty() && Arc::strong_count(&self.storage) == 1;
+        let Some(moving) = self.moving.as_mut().filter(|m| !m.started && idle) else {
+            return;
+        };
+        moving.started = true;
+        let storage = self.storage.clone();
+        let to = moving.to.clone();
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let moved = tokio::task::spawn_blocking(move || {
+                storage.relocate(to).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the move stopped: {e}")));
+            let _ = events.send(Event::Moved(moved)).await;
+        });
+    }
+
+    /// A move's file work is done: goes on with the storage at the new place (recorded in the state
+    /// directory for the next start), or at the old one if the move failed; transfers resume unless
+    /// the torrent was paused (or `resume` is false: the session is stopping).
+    fn finish_move(&mut self, moved: Result<Storage, String>, resume: bool, now: Instant) {
+        let Some(mut moving) = self.moving.take() else {
+            return;
+        };
+        let from = self.storage.root().to_path_buf();
+        let result = moved.map(|storage| {
+            self.storage = Arc::new(storage);
+            let to = self.storage.root().to_path_buf();
+            if let Some(dir) = &self.config.state_dir
+                && let Err(e) = crate::session::save_path_file(dir, &self.info.info_hash, &to)
+            {
+                tracing::warn!(error = %e, "cannot record the new download directory");
+            }
+            (from, to)
+        });
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "moving the data failed; it stays where it was");
+        }
+        if let Some(reply) = moving.reply.take() {
+            let _ = reply.send(result);
+        }
+        self.state = TorrentState::Paused;
+        if resume && !moving.was_paused {
+            self.resume_all(now);
+        }
+        self.publish(now);
     }
 
     /// Downloading or seeding, by what the picker still misses (or paused).
@@ -783,7 +932,10 @@ impl Torrent {
     fn connect_more(&mut self) {
         if matches!(
             self.state,
-            TorrentState::Error | TorrentState::Checking | TorrentState::Paused
+            TorrentState::Error
+                | TorrentState::Checking
+                | TorrentState::Paused
+                | TorrentState::Moving
         ) {
             return;
         }

@@ -55,9 +55,12 @@ async fn fetch(
             peers: vec![],
         })
         .unwrap();
-    assert_eq!(
-        handle.stats().borrow().state,
-        TorrentState::FetchingMetadata
+    // Listed at once, in the metadata stage; on a loaded machine the fetch may even be over by the
+    // time this thread runs again, but never without the metadata.
+    let state = handle.stats().borrow().state;
+    assert!(
+        state == TorrentState::FetchingMetadata || handle.torrent_file().is_some(),
+        "{state:?} without the metadata"
     );
     let mut stats = handle.stats();
     // The `Ref` that `wait_for` returns holds the channel's lock: drop it at once.

@@ -63,6 +63,15 @@ pub enum StorageError {
         /// The block length.
         len: usize,
     },
+    /// A move of the data ([`Storage::relocate`](crate::Storage::relocate)) failed, and putting a file
+    /// back failed too: that file stays at the destination.
+    #[error("{cause}; then moving {} back failed, so it stays there", stranded.display())]
+    Stranded {
+        /// Why the move failed.
+        cause: Box<StorageError>,
+        /// The file left at the destination.
+        stranded: PathBuf,
+    },
     /// Resume data that is corrupt or belongs to another torrent; recheck instead of trusting it.
     #[error("unusable resume data: {0}")]
     Resume(String),

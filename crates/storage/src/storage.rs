@@ -329,6 +329,115 @@ impl Storage {
             .clear();
     }
 
+    /// Moves the torrent's files to the same relative places under `root` and returns the storage
+    /// there; this one is left pointing at the old place (drop it).
+    ///
+    /// Each file is renamed, or, when `root` is on another file system, copied, synced and then
+    /// removed; a copy keeps the modification time, so resume data still trusts it. Files that do not
+    /// exist yet (skipped, not yet written) are left alone; directories the move emptied are removed.
+    /// Destination paths are checked like every write (no symlinks on the way), and a file already at
+    /// a destination is never overwritten. On any failure the files already moved are put back and the
+    /// error returned: the data is always whole in one place.
+    ///
+    /// Nothing else may use this storage while it runs: the caller stops its IO first.
+    ///
+    /// ```
+    /// use shoal_storage::{FileEntry, Layout, Storage, StorageOptions};
+    ///
+    /// let (old, new) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    /// let layout = Layout::new(vec![FileEntry::new("album/a.flac", 16)], 16)?;
+    /// let storage = Storage::new(old.path(), layout, StorageOptions::default())?;
+    /// storage.write_block(0, 0, &[7; 16])?;
+    /// let moved = storage.relocate(new.path())?;
+    /// assert_eq!(std::fs::read(new.path().join("album/a.flac"))?, [7; 16]);
+    /// assert!(!old.path().join("album").exists());
+    /// let mut buf = [0; 16];
+    /// moved.read_block(0, 0, &mut buf)?;
+    /// assert_eq!(buf, [7; 16]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first failure (a full destination is [`StorageError::DiskFull`]), after the rollback.
+    pub fn relocate(&self, root: impl Into<PathBuf>) -> Result<Storage, StorageError> {
+        let target = Storage::new(root, self.layout.clone(), self.options.clone())?;
+        if target.root == self.root {
+            return Ok(target);
+        }
+        self.close_all();
+        let mut moved = Vec::new();
+        if let Err(cause) = self.move_files_to(&target, &mut moved) {
+            // Back where they were, newest first.
+            let mut stranded = None;
+            for &index in moved.iter().rev() {
+                if move_file(&target.file_path(index), &self.file_path(index)).is_err() {
+                    stranded.get_or_insert(target.file_path(index));
+                }
+            }
+            // The folders made for them, the failed file's included.
+            let all: Vec<usize> = (0..self.layout.files().len()).collect();
+            target.remove_empty_dirs(&all);
+            return Err(match stranded {
+                None => cause,
+                Some(stranded) => StorageError::Stranded {
+                    cause: Box::new(cause),
+                    stranded,
+                },
+            });
+        }
+        self.remove_empty_dirs(&moved);
+        Ok(target)
+    }
+
+    /// Moves every existing file to `target`'s place for it, recording each index moved.
+    fn move_files_to(&self, target: &Storage, moved: &mut Vec<usize>) -> Result<(), StorageError> {
+        for (index, span) in self.layout.files().iter().enumerate() {
+            if span.is_padding() {
+                continue;
+            }
+            match self.check_parents(span.path(), false) {
+                Ok(()) => {}
+                Err(StorageError::Missing { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            let from = self.file_path(index);
+            match std::fs::symlink_metadata(&from) {
+                Ok(meta) if meta.is_file() => {}
+                Ok(_) => return Err(StorageError::NotAFile { path: from }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StorageError::io("stat", &from, e)),
+            }
+            target.check_parents(span.path(), true)?;
+            let to = target.file_path(index);
+            if std::fs::symlink_metadata(&to).is_ok() {
+                return Err(StorageError::io(
+                    "move",
+                    &to,
+                    std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "a file is already there",
+                    ),
+                ));
+            }
+            move_file(&from, &to)?;
+            moved.push(index);
+        }
+        Ok(())
+    }
+
+    /// Removes the directories above the given files, under the root, that are now empty.
+    fn remove_empty_dirs(&self, files: &[usize]) {
+        for &index in files {
+            let mut dir = self.file_path(index);
+            while dir.pop() && dir.starts_with(&self.root) && dir != self.root {
+                // Fails (and stops) at the first directory that still holds something.
+                if std::fs::remove_dir(&dir).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     /// Each file's current size and modification time, `None` where it does not exist or is not a
     /// regular file reached without symlinks (padding: `None`).
     pub fn file_stamps(&self) -> Vec<Option<crate::FileStamp>> {
@@ -477,4 +586,33 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// Moves one file: a rename, or across file systems a copy (synced, with the original's modification
+/// time) and then removal of the original. A partial copy is removed.
+fn move_file(from: &Path, to: &Path) -> Result<(), StorageError> {
+    match std::fs::rename(from, to) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
+        Err(e) => return Err(StorageError::io("move", from, e)),
+    }
+    let copied = (|| {
+        let modified = std::fs::metadata(from)
+            .and_then(|m| m.modified())
+            .map_err(|e| StorageError::io("stat", from, e))?;
+        std::fs::copy(from, to).map_err(|e| StorageError::io("copy", to, e))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(to)
+            .map_err(|e| StorageError::io("open", to, e))?;
+        file.set_modified(modified)
+            .map_err(|e| StorageError::io("set the time of", to, e))?;
+        file.sync_all().map_err(|e| StorageError::io("sync", to, e))
+    })();
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(to);
+        return Err(e);
+    }
+    std::fs::remove_file(from).map_err(|e| StorageError::io("remove", from, e))
 }

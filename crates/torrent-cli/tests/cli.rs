@@ -600,3 +600,32 @@ fn a_magnet_that_finds_nothing_says_why_after_its_timeout() {
     assert!(error.contains("DHT off"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn add_moves_a_completed_download_where_move_to_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = make_share(dir.path());
+    let port = free_port();
+    let mut seeder = spawn_seeder(dir.path(), port, &[]);
+    let done = leecher(
+        dir.path(),
+        port,
+        "incoming",
+        "state-leech",
+        &["--move-to", "library"],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(done.status.success(), "{}", stderr(&done));
+    let out = stdout(&done);
+    assert!(out.contains("moved the data to "), "{out}");
+    assert!(out.trim_end().ends_with("library"), "{out}");
+    assert!(std::fs::read(dir.path().join("library/share/big.bin")).unwrap() == data);
+    assert_eq!(
+        std::fs::read(dir.path().join("library/share/small.txt")).unwrap(),
+        b"hello"
+    );
+    assert!(!dir.path().join("incoming/share").exists(), "{out}");
+    seeder.kill().unwrap();
+    seeder.wait().unwrap();
+}

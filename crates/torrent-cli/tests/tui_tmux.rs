@@ -209,3 +209,58 @@ fn interop_tui_pauses_a_torrent_at_its_seeding_limit() {
     let status = wait_for_exit(&status_file, Duration::from_secs(30));
     assert_eq!(status.as_deref(), Some("0"), "{}", tmux.screen());
 }
+
+/// `--move-to` moves a complete torrent's data as soon as it is complete, and `m` moves it by hand:
+/// the prompt takes a directory, the footer says where it went, and the files are there (and gone from
+/// the old place) while the torrent seeds on.
+#[test]
+fn interop_tui_moves_a_torrents_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_torrent-cli"));
+    std::fs::write(dir.path().join("song.ogg"), vec![7u8; 300_000]).unwrap();
+    let created = Command::new(binary)
+        .args(["create", "song.ogg", "--no-date", "-o", "song.torrent"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let status_file = dir.path().join("status");
+    let command = format!(
+        "cd {dir} && {binary} add song.torrent -o . --move-to auto --no-dht --bind 127.0.0.1 \
+         --port 0 --state-dir state; echo $? > {status}",
+        dir = quote(dir.path()),
+        binary = quote(binary),
+        status = quote(&status_file),
+    );
+    let tmux = Tmux::start(&command, 100, 30);
+    tmux.wait_for("the --move-to move", Duration::from_secs(30), |s| {
+        s.contains("moved song.ogg to ") && s.contains("/auto")
+    });
+    assert!(dir.path().join("auto/song.ogg").exists());
+    assert!(!dir.path().join("song.ogg").exists());
+    tmux.keys(&["m"]);
+    tmux.wait_for("the move prompt", Duration::from_secs(10), |s| {
+        s.contains("Move “song.ogg” to the directory:")
+    });
+    tmux.keys(&["-l", "music/library"]);
+    tmux.keys(&["Enter"]);
+    let moved_to = dir.path().join("music/library");
+    tmux.wait_for("the move's outcome", Duration::from_secs(30), |s| {
+        s.contains("moved song.ogg to ") && s.contains("music/library")
+    });
+    assert_eq!(
+        std::fs::read(moved_to.join("song.ogg")).unwrap(),
+        vec![7u8; 300_000]
+    );
+    assert!(!dir.path().join("auto/song.ogg").exists());
+    tmux.wait_for("seeding again", Duration::from_secs(10), |s| {
+        s.contains("seeding")
+    });
+    tmux.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit Shoal?") {
+        tmux.keys(&["y"]);
+    }
+    let status = wait_for_exit(&status_file, Duration::from_secs(30));
+    assert_eq!(status.as_deref(), Some("0"), "{}", tmux.screen());
+}

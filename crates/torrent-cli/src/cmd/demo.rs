@@ -106,6 +106,7 @@ async fn swarm(args: &Args, work: &Path, source: &Path, torrent: Vec<u8>) -> Res
         peers,
         sequential: false,
         seed_limits: Default::default(),
+        move_to: None,
     };
     let (handle, meta) = tui::add_source(&leecher, Source::Torrent(torrent), &defaults)?;
     let result = if args.headless {

@@ -38,6 +38,10 @@ pub struct AddArgs {
     /// Download in order, so a media player can play a file while it downloads (`o` in the UI).
     #[arg(long)]
     sequential: bool,
+    /// Once the download is complete and verified, move the data to this directory (and seed from
+    /// there with `--seed`); `m` in the UI moves it by hand.
+    #[arg(long, value_name = "DIR")]
+    move_to: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -365,6 +369,7 @@ pub fn add(args: &AddArgs) -> Result<()> {
             peers: args.common.peers.clone(),
             sequential: args.sequential,
             seed_limits: args.limits.clone(),
+            move_to: args.move_to.clone(),
         };
         return crate::cmd::open::ui(args.common.config(), Some(source), defaults);
     }
@@ -382,6 +387,7 @@ pub fn add(args: &AddArgs) -> Result<()> {
             limits: &args.limits,
             metadata_timeout: args.timeout.map(Duration::from_secs),
             sequential: args.sequential,
+            move_to: args.move_to.clone(),
         },
     )
 }
@@ -403,6 +409,7 @@ pub fn seed(args: &SeedArgs) -> Result<()> {
             limits: &args.limits,
             metadata_timeout: None,
             sequential: false,
+            move_to: None,
         },
     )
 }
@@ -425,6 +432,8 @@ struct Run<'a> {
     metadata_timeout: Option<Duration>,
     /// Download in order.
     sequential: bool,
+    /// Where to move the data once it is complete.
+    move_to: Option<PathBuf>,
 }
 
 fn run(source: Source, dir: &Path, common: &Common, how: Run<'_>) -> Result<()> {
@@ -433,6 +442,7 @@ fn run(source: Source, dir: &Path, common: &Common, how: Run<'_>) -> Result<()> 
         limits,
         metadata_timeout,
         sequential,
+        mut move_to,
     } = how;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -484,6 +494,15 @@ fn run(source: Source, dir: &Path, common: &Common, how: Run<'_>) -> Result<()> 
                             "the data in {} is incomplete ({} of {} pieces): use `add` to download the rest",
                             dir.display(), now.pieces_have, now.pieces_total
                         )).into());
+                    }
+                    if now.state == TorrentState::Seeding
+                        && let Some(to) = move_to.take()
+                    {
+                        printer.finish();
+                        match session.move_data(handle.info_hash(), &to).await {
+                            Ok(to) => println!("moved the data to {}", to.display()),
+                            Err(e) => break Err(anyhow::anyhow!(e)),
+                        }
                     }
                     if mode == Mode::Download && now.state == TorrentState::Seeding {
                         break Ok(());
@@ -595,6 +614,7 @@ fn state_name(state: TorrentState) -> &'static str {
         TorrentState::Seeding => "seeding    ",
         TorrentState::Paused => "paused     ",
         TorrentState::Stalled => "stalled    ",
+        TorrentState::Moving => "moving     ",
         TorrentState::Error => "error      ",
     }
 }

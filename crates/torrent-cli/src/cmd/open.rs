@@ -65,6 +65,7 @@ pub fn run(args: &Args) -> Result<()> {
         peers: args.peers.clone(),
         sequential: args.sequential,
         seed_limits: Default::default(),
+        move_to: None,
     };
     ui(config, Some(source), defaults)
 }
@@ -90,6 +91,7 @@ pub fn run_empty() -> Result<()> {
         peers: Vec::new(),
         sequential: false,
         seed_limits: Default::default(),
+        move_to: None,
     };
     ui(config, None, defaults)
 }

@@ -38,6 +38,13 @@ pub enum Action {
         /// Delete the files too.
         delete_data: bool,
     },
+    /// Move a torrent's data to another directory, as typed.
+    Move {
+        /// Which torrent.
+        id: TorrentId,
+        /// The directory.
+        to: String,
+    },
     /// Change one file's priority.
     SetFilePriority {
         /// Which torrent.
@@ -47,6 +54,41 @@ pub enum Action {
         /// The new priority.
         priority: FilePriority,
     },
+}
+
+/// Where a key leaves a line being typed.
+enum Edit {
+    /// Enter on something: the text, trimmed, is ready.
+    Done,
+    /// Esc, Ctrl-C, or Enter on nothing.
+    Cancelled,
+    /// Still typing.
+    Typing,
+}
+
+/// Applies a key to a line being typed.
+fn edit(text: &mut String, key: KeyEvent, ctrl_c: bool) -> Edit {
+    match key.code {
+        _ if ctrl_c => Edit::Cancelled,
+        KeyCode::Enter => {
+            *text = text.trim().to_owned();
+            if text.is_empty() {
+                Edit::Cancelled
+            } else {
+                Edit::Done
+            }
+        }
+        KeyCode::Esc => Edit::Cancelled,
+        KeyCode::Backspace => {
+            text.pop();
+            Edit::Typing
+        }
+        KeyCode::Char(c) if !c.is_control() => {
+            text.push(c);
+            Edit::Typing
+        }
+        _ => Edit::Typing,
+    }
 }
 
 /// A file's download priority.
@@ -110,6 +152,8 @@ pub enum Status {
     Paused,
     /// Downloading stopped by an error that may pass (a full disk); still seeding.
     Stalled,
+    /// Its files are being moved to another directory.
+    Moving,
     /// Stopped by an error.
     Error,
 }
@@ -124,6 +168,7 @@ impl Status {
             Self::Seeding => "seeding",
             Self::Paused => "paused",
             Self::Stalled => "stalled",
+            Self::Moving => "moving",
             Self::Error => "error",
         }
     }
@@ -136,6 +181,7 @@ impl Status {
             TorrentState::Seeding => Self::Seeding,
             TorrentState::Paused => Self::Paused,
             TorrentState::Stalled => Self::Stalled,
+            TorrentState::Moving => Self::Moving,
             TorrentState::Error => Self::Error,
         }
     }
@@ -223,6 +269,11 @@ impl TorrentView {
                 return Some(crate::format::metadata_status(stats));
             }
             Status::Paused => return Some("paused: press p to resume".into()),
+            Status::Moving => {
+                return Some(
+                    "moving its data: connections resume when the files are in place".into(),
+                );
+            }
             Status::Stalled => {
                 return Some(stats.error.clone().unwrap_or_else(|| "stalled".into()));
             }
@@ -331,6 +382,8 @@ pub enum Mode {
     Help,
     /// The add prompt, with what was typed so far.
     Add(String),
+    /// The move prompt for a torrent's data, with what was typed so far.
+    Move(TorrentId, String),
     /// "Transfers are running: quit?"
     ConfirmQuit,
     /// "Remove this torrent, and its data?"
@@ -518,25 +571,19 @@ impl App {
                 }
                 None
             }
-            Mode::Add(mut text) => match key.code {
-                KeyCode::Enter => {
-                    let text = text.trim().to_owned();
-                    (!text.is_empty()).then_some(Action::Add(text))
-                }
-                KeyCode::Esc => None,
-                _ if ctrl_c => None,
-                KeyCode::Backspace => {
-                    text.pop();
+            Mode::Add(mut text) => match edit(&mut text, key, ctrl_c) {
+                Edit::Done => Some(Action::Add(text)),
+                Edit::Cancelled => None,
+                Edit::Typing => {
                     self.mode = Mode::Add(text);
                     None
                 }
-                KeyCode::Char(c) if !c.is_control() => {
-                    text.push(c);
-                    self.mode = Mode::Add(text);
-                    None
-                }
-                _ => {
-                    self.mode = Mode::Add(text);
+            },
+            Mode::Move(id, mut text) => match edit(&mut text, key, ctrl_c) {
+                Edit::Done => Some(Action::Move { id, to: text }),
+                Edit::Cancelled => None,
+                Edit::Typing => {
+                    self.mode = Mode::Move(id, text);
                     None
                 }
             },
@@ -595,6 +642,9 @@ impl App {
             }
             KeyCode::Char('d') | KeyCode::Delete => {
                 self.mode = Mode::ConfirmRemove(self.current()?.id);
+            }
+            KeyCode::Char('m') => {
+                self.mode = Mode::Move(self.current()?.id, String::new());
             }
             KeyCode::Char('o') => {
                 let view = self.current()?;
@@ -822,6 +872,34 @@ pub(crate) mod tests {
         press(&mut app, KeyCode::Char('a'));
         assert_eq!(press(&mut app, KeyCode::Esc), None);
         assert_eq!(app.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn move_prompt_names_the_selected_torrent_and_returns_the_directory() {
+        let mut app = app_with("demo", 10);
+        let id = app.torrents[0].id;
+        press(&mut app, KeyCode::Char('m'));
+        for c in " ~/done ".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        assert_eq!(app.mode, Mode::Move(id, " ~/done ".into()));
+        assert_eq!(
+            press(&mut app, KeyCode::Enter),
+            Some(Action::Move {
+                id,
+                to: "~/done".into()
+            })
+        );
+        assert_eq!(app.mode, Mode::Normal);
+        // Esc, and Enter on nothing, cancel; with no torrent there is nothing to move.
+        press(&mut app, KeyCode::Char('m'));
+        assert_eq!(press(&mut app, KeyCode::Esc), None);
+        press(&mut app, KeyCode::Char('m'));
+        assert_eq!(press(&mut app, KeyCode::Enter), None);
+        assert_eq!(app.mode, Mode::Normal);
+        let mut empty = App::new(None);
+        press(&mut empty, KeyCode::Char('m'));
+        assert_eq!(empty.mode, Mode::Normal);
     }
 
     #[test]

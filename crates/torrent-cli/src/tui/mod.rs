@@ -44,6 +44,8 @@ pub struct AddDefaults {
     pub sequential: bool,
     /// When to pause a seeding torrent (`--seed-ratio`, `--seed-time`, `--seed-idle`).
     pub seed_limits: SeedLimits,
+    /// Where to move each torrent's data once it is complete (`--move-to`).
+    pub move_to: Option<PathBuf>,
 }
 
 /// Adds a torrent to the session and reads its facts for the views.
@@ -84,6 +86,32 @@ pub async fn run(
 
 type Update = (TorrentId, TorrentStats);
 
+/// A move of a torrent's data under way: it may take minutes (a copy to another disk), so the loop
+/// polls it beside everything else.
+type PendingMove<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (TorrentId, Result<PathBuf, shoal_session::SessionError>)>
+            + 'a,
+    >,
+>;
+
+/// Moves torrent `id`'s data to `to`, as a future the loop polls.
+fn pending_move(session: &Session, id: TorrentId, to: PathBuf) -> PendingMove<'_> {
+    Box::pin(async move { (id, session.move_data(id, to).await) })
+}
+
+/// A directory as typed: a leading `~` is the home directory; a relative path is relative to the
+/// directory Shoal was started in.
+fn typed_dir(typed: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match (typed.strip_prefix('~'), home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(typed),
+    }
+}
+
 struct Runtime<'a> {
     session: &'a Session,
     defaults: AddDefaults,
@@ -95,6 +123,8 @@ struct Runtime<'a> {
     seed_clocks: HashMap<TorrentId, SeedClock>,
     /// Torrents paused for reaching a seeding limit (once each: resuming by hand is allowed).
     limit_reached: std::collections::HashSet<TorrentId>,
+    /// Torrents whose data `--move-to` has moved (or tried to): once each.
+    auto_moved: std::collections::HashSet<TorrentId>,
 }
 
 impl<'a> Runtime<'a> {
@@ -113,6 +143,7 @@ impl<'a> Runtime<'a> {
             updates,
             seed_clocks: HashMap::new(),
             limit_reached: std::collections::HashSet::new(),
+            auto_moved: std::collections::HashSet::new(),
         };
         for (handle, meta) in torrents {
             runtime.watch(handle, meta);
@@ -144,6 +175,7 @@ impl<'a> Runtime<'a> {
         tokio::pin!(stop);
         let mut dirty = true;
         let mut last_draw: Option<Instant> = None;
+        let mut moving: Option<PendingMove<'a>> = None;
         loop {
             let next_frame = last_draw.map_or_else(Instant::now, |at| at + FRAME);
             tokio::select! {
@@ -157,7 +189,16 @@ impl<'a> Runtime<'a> {
                 event = events.next() => match event {
                     Some(Ok(Event::Key(key))) => {
                         dirty = true;
-                        if let Some(action) = self.app.on_key(key)
+                        let action = self.app.on_key(key);
+                        if let Some(Action::Move { id, to }) = action {
+                            if moving.is_some() {
+                                self.app.notify("a move is already under way: one at a time");
+                            } else {
+                                let to = typed_dir(&to);
+                                self.app.notify(format!("moving the data to {}…", to.display()));
+                                moving = Some(pending_move(self.session, id, to));
+                            }
+                        } else if let Some(action) = action
                             && self.perform(action).await
                         {
                             break;
@@ -173,8 +214,32 @@ impl<'a> Runtime<'a> {
                         self.learn_metadata(id);
                     }
                     self.check_seed_limits(id, &stats).await;
+                    // `--move-to`: a completed torrent's data goes there, one move at a time.
+                    if stats.state == shoal_session::TorrentState::Seeding
+                        && moving.is_none()
+                        && let Some(to) = self.defaults.move_to.clone()
+                        && self.auto_moved.insert(id)
+                    {
+                        self.app.notify(format!("complete: moving the data to {}…", to.display()));
+                        moving = Some(pending_move(self.session, id, to));
+                    }
                     self.app.on_update(id, stats);
                     dirty = true;
+                }
+                (id, moved) = async { moving.as_mut().expect("guarded").await }, if moving.is_some() => {
+                    moving = None;
+                    dirty = true;
+                    let name = self
+                        .app
+                        .torrents
+                        .iter()
+                        .find(|t| t.id == id)
+                        .map(|t| text::sanitize(&t.stats.name))
+                        .unwrap_or_default();
+                    self.app.notify(match moved {
+                        Ok(to) => format!("moved {name} to {}", to.display()),
+                        Err(e) => format!("{name}: {e}; the data stays where it was"),
+                    });
                 }
                 () = &mut stop => break,
             }
@@ -276,6 +341,8 @@ impl<'a> Runtime<'a> {
                     ))),
                 }
             }
+            // Started by the loop itself, which polls the move beside the screen.
+            Action::Move { .. } => {}
             Action::SetFilePriority { id, file, priority } => {
                 if let Some((handle, _)) = self.handles.get(&id)
                     && let Some(priorities) = self.app.set_file_priority(id, file, priority)
@@ -340,5 +407,20 @@ async fn stop_signal() {
         () = recv(term.as_mut()) => {}
         () = recv(int.as_mut()) => {}
         () = recv(hup.as_mut()) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_directory_expands_the_home_directory_only_at_its_start() {
+        let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+        assert_eq!(typed_dir("~"), home);
+        assert_eq!(typed_dir("~/done"), home.join("done"));
+        assert_eq!(typed_dir("~user/x"), PathBuf::from("~user/x"));
+        assert_eq!(typed_dir("/srv/~/x"), PathBuf::from("/srv/~/x"));
+        assert_eq!(typed_dir("done"), PathBuf::from("done"));
     }
 }

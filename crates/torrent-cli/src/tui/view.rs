@@ -47,7 +47,22 @@ impl Widget for &App {
         match &self.mode {
             Mode::Normal => {}
             Mode::Help => render_help(area, buf),
-            Mode::Add(typed) => render_prompt(typed, area, buf),
+            Mode::Add(typed) => render_prompt(
+                typed,
+                " Add: path to a .torrent file, or a magnet link ",
+                " Enter add · Esc cancel ",
+                area,
+                buf,
+            ),
+            Mode::Move(id, typed) => {
+                let name = self
+                    .torrents
+                    .iter()
+                    .find(|t| t.id == *id)
+                    .map_or_else(String::new, |t| self.display_name(t));
+                let title = format!(" Move “{}” to the directory: ", text::fit(&name, 40));
+                render_prompt(typed, &title, " Enter move · Esc cancel ", area, buf);
+            }
             Mode::ConfirmQuit => render_dialog(
                 " Quit Shoal? ",
                 vec![
@@ -216,7 +231,9 @@ fn list_columns(width: u16) -> Vec<(ListColumn, u16)> {
 
 fn status_style(status: Status) -> Style {
     match status {
-        Status::Checking | Status::FetchingMetadata => Style::new().fg(Color::Yellow),
+        Status::Checking | Status::FetchingMetadata | Status::Moving => {
+            Style::new().fg(Color::Yellow)
+        }
         Status::Downloading => Style::new().fg(Color::Cyan),
         Status::Seeding => Style::new().fg(Color::Green),
         Status::Paused => Style::new().fg(Color::DarkGray),
@@ -929,6 +946,7 @@ const HELP: &[(&str, &str)] = &[
     ("p", "pause or resume the selected torrent"),
     ("o", "download it in order (to play a file early), or not"),
     ("d  Del", "remove it (asks about its data)"),
+    ("m", "move its data to another directory"),
     ("q  Ctrl-C", "quit (asks while transfers run)"),
     ("?  F1", "this help"),
     ("s  S", "Peers: sort by the next column, reverse"),
@@ -963,7 +981,7 @@ fn render_help(area: Rect, buf: &mut Buffer) {
         .render(popup, buf);
 }
 
-fn render_prompt(typed: &str, area: Rect, buf: &mut Buffer) {
+fn render_prompt(typed: &str, title: &str, hint: &str, area: Rect, buf: &mut Buffer) {
     let width = area.width.saturating_sub(4).min(100);
     let popup = Rect {
         height: 3.min(area.height),
@@ -982,8 +1000,8 @@ fn render_prompt(typed: &str, area: Rect, buf: &mut Buffer) {
     .block(
         Block::bordered()
             .border_style(Style::new().fg(Color::Cyan))
-            .title(" Add: path to a .torrent file, or a magnet link ")
-            .title_bottom(Line::from(" Enter add · Esc cancel ").right_aligned()),
+            .title(title.to_owned())
+            .title_bottom(Line::from(hint.to_owned()).right_aligned()),
     )
     .render(popup, buf);
 }
@@ -1361,6 +1379,19 @@ mod tests {
         let lines = screen(&app, 80, 24);
         assert!(lines[19].contains("Add: path to a .torrent file, or a magnet link"));
         assert!(lines[20].contains("│~/x.torrent█"));
+        press(&mut app, KeyCode::Esc);
+        press(&mut app, KeyCode::Char('m'));
+        for c in "/srv/done".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        let lines = screen(&app, 80, 24);
+        assert!(
+            lines[19].contains("Move “demo” to the directory:"),
+            "{}",
+            lines[19]
+        );
+        assert!(lines[20].contains("│/srv/done█"));
+        assert!(lines[21].contains("Enter move · Esc cancel"));
     }
 
     #[test]
