@@ -233,3 +233,40 @@ async fn interop_encryption_magnet_from_libtorrent_that_requires_it() {
     );
     session.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_encryption_preferred_falls_back_to_plaintext_for_peers_without_it() {
+    // Preferred dials MSE first; libtorrent with encryption off hangs up on it, and the second
+    // attempt, plaintext, downloads everything.
+    let source = tempfile::tempdir().unwrap();
+    let (torrent, _) = common::lt_payload(source.path(), None);
+    let port = common::free_port();
+    let _seeder = lt_peer(
+        "seed",
+        &torrent,
+        source.path(),
+        port,
+        &[],
+        &["enc=disabled"],
+    );
+    let target = tempfile::tempdir().unwrap();
+    let (session, handle) = common::start(
+        SessionConfig {
+            download_limit: Some(1 << 20),
+            ..config(97, Encryption::Preferred)
+        },
+        std::fs::read(&torrent).unwrap(),
+        target.path(),
+        vec![SocketAddr::from(([127, 0, 0, 1], port))],
+    )
+    .await;
+    assert!(
+        !common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await,
+        "a peer without encryption cannot have had an encrypted connection"
+    );
+    common::same_payload(
+        &source.path().join("payload"),
+        &target.path().join("payload"),
+    );
+    session.shutdown().await;
+}

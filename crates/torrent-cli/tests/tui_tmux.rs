@@ -210,7 +210,7 @@ fn interop_tui_pauses_a_torrent_at_its_seeding_limit() {
     assert_eq!(status.as_deref(), Some("0"), "{}", tmux.screen());
 }
 
-/// `--move-to` moves a complete torrent's data as soon as it is complete, and `m` moves it by hand:
+/// `open --move-to` moves a complete torrent's data as soon as it is complete, and `m` moves it by hand:
 /// the prompt takes a directory, the footer says where it went, and the files are there (and gone from
 /// the old place) while the torrent seeds on.
 #[test]
@@ -226,7 +226,7 @@ fn interop_tui_moves_a_torrents_data() {
     assert!(created.status.success(), "{created:?}");
     let status_file = dir.path().join("status");
     let command = format!(
-        "cd {dir} && {binary} add song.torrent -o . --move-to auto --no-dht --bind 127.0.0.1 \
+        "cd {dir} && {binary} open song.torrent -o . --move-to auto --no-dht --bind 127.0.0.1 \
          --port 0 --state-dir state; echo $? > {status}",
         dir = quote(dir.path()),
         binary = quote(binary),

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use shoal_session::{Session, SessionConfig};
 
 use crate::BadInput;
-use crate::cmd::download::{DhtArgs, EncryptionArg, Source, state_dir};
+use crate::cmd::download::{DhtArgs, EncryptionArg, SeedLimits, Source, state_dir};
 use crate::tui::{self, AddDefaults, meta::TorrentMeta};
 
 /// Arguments of `torrent-cli open`.
@@ -41,6 +41,12 @@ pub struct Args {
     /// Message stream encryption for peer connections.
     #[arg(long, value_enum, default_value_t = EncryptionArg::Enabled)]
     encryption: EncryptionArg,
+    /// Once the download is complete and verified, move the data to this directory (`m` moves it by
+    /// hand).
+    #[arg(long, value_name = "DIR")]
+    move_to: Option<PathBuf>,
+    #[command(flatten)]
+    limits: SeedLimits,
     #[command(flatten)]
     dht: DhtArgs,
 }
@@ -64,8 +70,8 @@ pub fn run(args: &Args) -> Result<()> {
         save_path: args.output.clone(),
         peers: args.peers.clone(),
         sequential: args.sequential,
-        seed_limits: Default::default(),
-        move_to: None,
+        seed_limits: args.limits.clone(),
+        move_to: args.move_to.clone(),
     };
     ui(config, Some(source), defaults)
 }
