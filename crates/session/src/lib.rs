@@ -16,6 +16,7 @@ mod magnet;
 mod peer;
 mod rate;
 mod session;
+mod settings;
 mod sources;
 mod stats;
 mod torrent;

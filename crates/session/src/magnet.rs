@@ -272,6 +272,36 @@ impl MetadataStage {
 
     /// Handles one event; `Some` with the verified info dictionary when it is complete.
     fn handle(&mut self, event: Event) -> Option<Vec<u8>> {
+        if matches!(
+            event,
+            Event::Pause
+                | Event::Resume
+                | Event::SetLimits(..)
+                | Event::SetFilePriorities(_)
+                | Event::SetSequential(_)
+        ) {
+            let info = self.apply(event);
+            self.save_settings();
+            return info;
+        }
+        self.apply(event)
+    }
+
+    /// Records the user's choices (paused, in order, priorities, limits) for the next start.
+    fn save_settings(&self) {
+        if let Some(dir) = &self.ctx.config.state_dir {
+            crate::settings::Settings::new(
+                self.paused,
+                self.sequential,
+                self.file_priorities.as_deref(),
+                self.limit_rates,
+            )
+            .save(dir, &self.info_hash);
+        }
+    }
+
+    /// Handles one event (see [`handle`](Self::handle)).
+    fn apply(&mut self, event: Event) -> Option<Vec<u8>> {
         let now = Instant::now();
         match event {
             Event::PeerConnected {
@@ -840,6 +870,8 @@ impl MetadataStage {
                 .map(|d| d.found.load(std::sync::atomic::Ordering::Relaxed)),
             metadata: Some(self.progress()),
             sequential: self.sequential,
+            download_limit: self.limit_rates.0,
+            upload_limit: self.limit_rates.1,
             ..TorrentStats::default()
         };
         self.stats.send_replace(stats);

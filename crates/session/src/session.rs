@@ -717,7 +717,7 @@ impl Session {
                 }
             };
             let source = std::fs::read(&path).map_err(SessionError::State);
-            restored.push(source.and_then(|source| {
+            let added = source.and_then(|source| {
                 if kind == "torrent" {
                     self.add_torrent(AddTorrent {
                         torrent: source,
@@ -735,7 +735,17 @@ impl Session {
                         peers: Vec::new(),
                     })
                 }
-            }));
+            });
+            // Back as it was left: paused, in order, its priorities and limits (the task's queue is
+            // empty, so these fit).
+            if let Ok(handle) = &added
+                && let Some(settings) = crate::settings::Settings::load(&dir, &handle.info_hash)
+            {
+                for event in settings.events() {
+                    let _ = handle.events.try_send(event);
+                }
+            }
+            restored.push(added);
         }
         Ok(restored)
     }
@@ -761,7 +771,7 @@ impl Session {
         let _ = events.send(Event::Shutdown).await;
         let _ = task.await;
         if let Some(dir) = &self.ctx.config.state_dir {
-            for ext in ["torrent", "magnet", "path", "resume"] {
+            for ext in ["torrent", "magnet", "path", "resume", "settings"] {
                 let _ = std::fs::remove_file(dir.join(format!("{info_hash}.{ext}")));
             }
         }

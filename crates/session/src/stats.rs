@@ -99,6 +99,10 @@ pub struct TorrentStats {
     pub all_time_downloaded: u64,
     /// Sequential mode ([`TorrentHandle::set_sequential`](crate::TorrentHandle::set_sequential)).
     pub sequential: bool,
+    /// This torrent's download limit, bytes per second (`None`: unlimited).
+    pub download_limit: Option<u64>,
+    /// This torrent's upload limit, bytes per second (`None`: unlimited).
+    pub upload_limit: Option<u64>,
     /// Bytes per second received.
     pub download_rate: u64,
     /// Bytes per second sent.

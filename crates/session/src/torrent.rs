@@ -731,6 +731,14 @@ impl Torrent {
 
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
+        let choice = matches!(
+            event,
+            Event::Pause
+                | Event::Resume
+                | Event::SetLimits(..)
+                | Event::SetFilePriorities(_)
+                | Event::SetSequential(_)
+        );
         match event {
             Event::PeerConnected {
                 key,
@@ -802,6 +810,25 @@ impl Torrent {
             }
             Event::Shutdown | Event::SaveResume => {} // handled in `run`, where they can await
         }
+        if choice {
+            self.save_settings();
+        }
+    }
+
+    /// Records the user's choices (paused, in order, priorities, limits) for the next start.
+    fn save_settings(&self) {
+        let Some(dir) = &self.config.state_dir else {
+            return;
+        };
+        // During a move the pause that counts is the one to come back to.
+        let paused = self.moving.as_ref().map_or(self.paused, |m| m.was_paused);
+        crate::settings::Settings::new(
+            paused,
+            self.sequential,
+            self.file_priorities.as_deref(),
+            (self.limits[0].rate(), self.limits[1].rate()),
+        )
+        .save(dir, &self.info.info_hash);
     }
 
     /// Closes every connection and makes none until resumed.
@@ -2065,6 +2092,8 @@ impl Torrent {
             all_time_uploaded: transferred.uploaded,
             all_time_downloaded: transferred.downloaded,
             sequential: self.sequential,
+            download_limit: self.limits[0].rate(),
+            upload_limit: self.limits[1].rate(),
             download_rate: self.download.rate(now),
             upload_rate: self.upload.rate(now),
             hash_failures: self.hash_failures,

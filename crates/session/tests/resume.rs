@@ -360,3 +360,87 @@ async fn transfer_counters_add_up_across_restarts() {
     assert!(stats.all_time_downloaded >= u64::from(LEN));
     leecher.shutdown().await;
 }
+
+/// What the user chose comes back with a restored torrent: paused, in order, per-torrent limits and
+/// file priorities. The skipped file shows it: with a seeder at hand, the restored torrent fetches
+/// nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_torrent_comes_back_as_it_was_left() {
+    let source = tempfile::tempdir().unwrap();
+    let content = source.path().join("pair");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("a.bin"), vec![1u8; 100_000]).unwrap();
+    std::fs::write(content.join("b.bin"), vec![2u8; 100_000]).unwrap();
+    let torrent = TorrentBuilder::new(&content)
+        .piece_length(16_384)
+        .build()
+        .unwrap()
+        .bytes;
+    let (seeder, seed) = common::start(
+        common::loopback(120),
+        torrent.clone(),
+        source.path(),
+        vec![],
+    )
+    .await;
+    common::seeding(&seed, Duration::from_secs(20)).await;
+
+    let state = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let session = Session::new(config(state.path())).await.unwrap();
+    let handle = session
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers: vec![seeder.local_addr()],
+        })
+        .unwrap();
+    // b.bin skipped: the torrent seeds once a.bin is in.
+    handle
+        .set_file_priorities(vec![
+            shoal_session::Priority::Normal,
+            shoal_session::Priority::Skip,
+        ])
+        .await;
+    let stats = common::seeding(&handle, Duration::from_secs(30)).await;
+    let have = stats.pieces_have;
+    assert!(have < stats.pieces_total);
+    handle.set_sequential(true).await;
+    handle.set_limits(Some(300_000), Some(200_000)).await;
+    handle.pause().await;
+    let mut watch = handle.stats();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        watch.wait_for(|s| s.state == TorrentState::Paused && s.download_limit.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    session.shutdown().await;
+
+    let again = Session::new(config(state.path())).await.unwrap();
+    let restored = again.restore().unwrap().pop().unwrap().unwrap();
+    let mut watch = restored.stats();
+    let stats = tokio::time::timeout(
+        Duration::from_secs(20),
+        watch.wait_for(|s| s.state == TorrentState::Paused),
+    )
+    .await
+    .expect("restored paused")
+    .unwrap()
+    .clone();
+    assert!(stats.sequential);
+    assert_eq!(
+        (stats.download_limit, stats.upload_limit),
+        (Some(300_000), Some(200_000))
+    );
+    assert_eq!(stats.pieces_have, have);
+    // Resumed with the seeder at hand, it still wants nothing of b.bin.
+    restored.add_peers(vec![seeder.local_addr()]).await;
+    restored.resume().await;
+    let stats = common::seeding(&restored, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(restored.stats().borrow().pieces_have, have, "{stats:?}");
+    again.shutdown().await;
+    seeder.shutdown().await;
+}
