@@ -354,13 +354,17 @@ pub(crate) struct Prepared {
     pub file_count: usize,
 }
 
-/// The web seeds at `urls` for `info`: distinct ones, HTTP(S) only (BEP 19).
+/// The web seeds at `urls` for `info`: distinct ones, HTTP(S) only (BEP 19), at most
+/// [`MAX_WEB_SEEDS`](crate::webseed::MAX_WEB_SEEDS) (the first ones listed).
 pub(crate) fn web_seeds(
     urls: &[impl AsRef<str>],
     info: &shoal_metainfo::Info<'_>,
 ) -> Vec<crate::webseed::WebSeed> {
     let mut seeds: Vec<crate::webseed::WebSeed> = Vec::new();
     for url in urls {
+        if seeds.len() == crate::webseed::MAX_WEB_SEEDS {
+            break;
+        }
         if let Some(seed) = crate::webseed::WebSeed::new(url.as_ref(), info)
             && seeds.iter().all(|s| s.url != seed.url)
         {

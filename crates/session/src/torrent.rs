@@ -983,11 +983,12 @@ impl Torrent {
             })
             .map(|(addr, _)| *addr)
             .collect();
-        for addr in candidates {
-            if self.peers.len() + self.connecting.len() >= self.config.limits.max_peers_per_torrent
-            {
-                break;
-            }
+        let room = self
+            .config
+            .limits
+            .max_peers_per_torrent
+            .saturating_sub(self.connections());
+        for addr in candidates.into_iter().take(room) {
             // The session-wide budget (`max_connections`), shared with every torrent.
             let Ok(permit) = self.info.connections.clone().try_acquire_owned() else {
                 break;
@@ -1007,9 +1008,7 @@ impl Torrent {
         handshake: shoal_wire::Handshake,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
-        if self.paused
-            || self.peers.len() + self.connecting.len() >= self.config.limits.max_peers_per_torrent
-        {
+        if self.paused || self.connections() >= self.config.limits.max_peers_per_torrent {
             return; // dropping the stream closes it
         }
         let key = self.next_key;
@@ -1022,6 +1021,18 @@ impl Torrent {
             .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         self.connecting.insert(key, addr);
         tokio::spawn(peer::accept(*link, handshake, self.peer_setup(key), permit));
+    }
+
+    /// Peer connections, open or being set up, as `max_peers_per_torrent` counts them: web seeds (a
+    /// handful of HTTP servers the torrent names, [`MAX_WEB_SEEDS`](crate::webseed::MAX_WEB_SEEDS) at
+    /// most) do not take a peer's place.
+    fn connections(&self) -> usize {
+        let web_seeds = self
+            .peers
+            .values()
+            .filter(|p| p.hello.web_seed.is_some())
+            .count();
+        self.peers.len() - web_seeds + self.connecting.len()
     }
 
     /// Adds addresses learned from other peers (PEX), minus unusable ones and ourselves.

@@ -35,6 +35,10 @@ pub(crate) struct WebFile {
     pub length: u64,
 }
 
+/// The most web seeds a torrent uses (the first distinct ones of its `url-list`): a hostile torrent
+/// naming thousands of servers gets no more HTTP tasks than this.
+pub(crate) const MAX_WEB_SEEDS: usize = 16;
+
 /// A web seed of a torrent: its URL as the torrent gives it, and each file's URL on it.
 #[derive(Debug, Clone)]
 pub(crate) struct WebSeed {

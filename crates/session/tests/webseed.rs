@@ -6,6 +6,8 @@ mod common;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use shoal_metainfo::{MetaVersion, TorrentBuilder};
@@ -383,20 +385,19 @@ async fn interop_a_magnet_links_web_seed_is_used_after_the_metadata_arrives() {
     seeder.shutdown().await;
 }
 
-/// A web server that answers every request with a `206` header and a few bytes, then goes silent:
-/// the engine stops waiting on it (snubbing, then the read timeout) and an honest peer completes the
-/// download, with nothing wrong written.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
-    let source = tempfile::tempdir().unwrap();
-    let file = source.path().join("slow.bin");
-    std::fs::write(&file, bytes(1_000_000, 9)).unwrap();
+/// A web server on loopback that answers every request with a `206` header for the range asked and
+/// three bytes of it, then goes silent, holding the connection open. Returns its port, its task and
+/// how many connections it has taken.
+async fn stalling_server() -> (u16, tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
     let server = tokio::spawn(async move {
         let mut held = Vec::new();
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::Relaxed);
             let mut request = vec![0u8; 4096];
             let n = tokio::io::AsyncReadExt::read(&mut stream, &mut request)
                 .await
@@ -420,6 +421,18 @@ async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
             held.push(stream);
         }
     });
+    (port, server, requests)
+}
+
+/// A web server that answers every request with a `206` header and a few bytes, then goes silent:
+/// the engine stops waiting on it (snubbing, then the read timeout) and an honest peer completes the
+/// download, with nothing wrong written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_seed_that_stalls_mid_answer_does_not_stall_the_download() {
+    let source = tempfile::tempdir().unwrap();
+    let file = source.path().join("slow.bin");
+    std::fs::write(&file, bytes(1_000_000, 9)).unwrap();
+    let (port, server, _) = stalling_server().await;
     let torrent = web_seeded(&file, 32_768, format!("http://127.0.0.1:{port}/slow.bin"));
     let seeder = limited_seeder(torrent.clone(), source.path(), 256 << 10, 51).await;
     let got = download(torrent, vec![seeder.local_addr()], 52).await;
@@ -454,4 +467,89 @@ async fn interop_web_seeds_turned_off_are_never_asked() {
     same_files(&dir, &got.target.path().join("album"));
     assert_eq!(nginx.requests(), 0);
     seeder.shutdown().await;
+}
+
+/// A web seed does not take a peer's place: with room for one peer and a stalled web seed running,
+/// a seeder given afterwards is dialed at once and completes the download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_web_seed_leaves_the_peer_slots_to_peers() {
+    let source = tempfile::tempdir().unwrap();
+    let file = source.path().join("slow.bin");
+    std::fs::write(&file, bytes(1_000_000, 11)).unwrap();
+    let (port, server, _) = stalling_server().await;
+    let torrent = web_seeded(&file, 32_768, format!("http://127.0.0.1:{port}/slow.bin"));
+    let seeder = limited_seeder(torrent.clone(), source.path(), 1 << 20, 55).await;
+    let mut config = common::loopback(56);
+    config.limits.max_peers_per_torrent = 1;
+    let target = tempfile::tempdir().unwrap();
+    let session = Session::new(config).await.unwrap();
+    let handle = session
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    let mut stats = handle.stats();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stats.wait_for(|s| s.peers.iter().any(|p| p.client.starts_with("web seed"))),
+    )
+    .await
+    .expect("the web seed runs")
+    .unwrap();
+    handle.add_peers(vec![seeder.local_addr()]).await;
+    // Well inside the web seed's 30 s read timeout, which would otherwise free the slot.
+    let done = tokio::time::timeout(
+        Duration::from_secs(15),
+        stats.wait_for(|s| s.state == shoal_session::TorrentState::Seeding),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(done, "{:?}", handle.stats().borrow());
+    assert!(
+        std::fs::read(target.path().join("slow.bin")).unwrap() == std::fs::read(&file).unwrap()
+    );
+    session.shutdown().await;
+    server.abort();
+    seeder.shutdown().await;
+}
+
+/// A torrent naming 40 web seeds gets 16 of them running, no more: a hostile `url-list` cannot make
+/// the engine open thousands of HTTP connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_sixteen_web_seeds_run() {
+    let source = tempfile::tempdir().unwrap();
+    let file = source.path().join("slow.bin");
+    std::fs::write(&file, bytes(1_000_000, 12)).unwrap();
+    let (port, server, requests) = stalling_server().await;
+    let mut builder = TorrentBuilder::new(&file).piece_length(32_768);
+    for n in 0..40 {
+        builder = builder.web_seed(format!("http://127.0.0.1:{port}/{n}/slow.bin"));
+    }
+    let torrent = builder.build().unwrap().bytes;
+    let target = tempfile::tempdir().unwrap();
+    let session = Session::new(common::loopback(57)).await.unwrap();
+    let handle = session
+        .add_torrent(AddTorrent {
+            torrent,
+            save_path: target.path().into(),
+            peers: vec![],
+        })
+        .unwrap();
+    let mut stats = handle.stats();
+    // The `Ref` that `wait_for` returns holds the channel's lock: turn it into a bool at once.
+    let sixteen = tokio::time::timeout(
+        Duration::from_secs(10),
+        stats.wait_for(|s| s.peers.len() >= 16),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(sixteen, "{:?}", handle.stats().borrow().peers.len());
+    // Time for any more to start (they all start on the same tick).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(handle.stats().borrow().peers.len(), 16);
+    assert_eq!(requests.load(Ordering::Relaxed), 16);
+    session.shutdown().await;
+    server.abort();
 }
