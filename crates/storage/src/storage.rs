@@ -361,7 +361,11 @@ impl Storage {
     /// The first failure (a full destination is [`StorageError::DiskFull`]), after the rollback.
     pub fn relocate(&self, root: impl Into<PathBuf>) -> Result<Storage, StorageError> {
         let target = Storage::new(root, self.layout.clone(), self.options.clone())?;
-        if target.root == self.root {
+        let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if same(&target.root, &self.root) {
             return Ok(target);
         }
         self.close_all();

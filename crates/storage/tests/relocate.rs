@@ -141,4 +141,9 @@ fn the_same_place_is_no_move() {
     let storage = storage(dir.path());
     let same = storage.relocate(dir.path()).unwrap();
     assert_eq!(std::fs::read(same.file_path(1)).unwrap(), [2; 12]);
+    // The same directory written another way.
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let again = storage.relocate(dir.path().join("sub/..")).unwrap();
+    assert_eq!(std::fs::read(again.file_path(1)).unwrap(), [2; 12]);
+    assert!(dir.path().join("album/disc 2/b.bin").exists());
 }
