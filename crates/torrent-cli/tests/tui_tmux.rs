@@ -142,6 +142,12 @@ fn interop_tui_demo_in_tmux() {
         "three loopback seeders, named from their peer ids:\n{screen}"
     );
     assert!(peer_rows.iter().all(|row| row.contains("100%")), "{screen}");
+    // One demo seeder takes encrypted connections only: its row alone is flagged E.
+    assert_eq!(
+        peer_rows.iter().filter(|row| row.contains('E')).count(),
+        1,
+        "{screen}"
+    );
 
     tmux.keys(&["?"]);
     tmux.wait_for("help overlay", Duration::from_secs(10), |s| {

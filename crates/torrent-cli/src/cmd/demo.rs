@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use shoal_session::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentState};
+use shoal_session::{AddTorrent, Encryption, Session, SessionConfig, TorrentHandle, TorrentState};
 
 use crate::cmd::download::Source;
 use crate::tui::{self, AddDefaults, text};
@@ -86,6 +86,13 @@ async fn swarm(args: &Args, work: &Path, source: &Path, torrent: Vec<u8>) -> Res
     for i in 0..args.seeders {
         let config = SessionConfig {
             upload_limit: per_seeder,
+            // The first seeder takes encrypted connections only: the download reaches it over MSE
+            // (its row in the Peers view is flagged E).
+            encryption: if i == 0 {
+                Encryption::Required
+            } else {
+                Encryption::default()
+            },
             ..loopback(u64::from(i) + 1)
         };
         let session = Session::new(config).await?;
