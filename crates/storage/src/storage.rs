@@ -601,15 +601,24 @@ fn move_file(from: &Path, to: &Path) -> Result<(), StorageError> {
         Err(e) => return Err(StorageError::io("move", from, e)),
     }
     let copied = (|| {
-        let modified = std::fs::metadata(from)
-            .and_then(|m| m.modified())
+        let source = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(from)
+            .map_err(|e| StorageError::io("open", from, e))?;
+        let meta = source
+            .metadata()
             .map_err(|e| StorageError::io("stat", from, e))?;
-        std::fs::copy(from, to).map_err(|e| StorageError::io("copy", to, e))?;
+        let modified = meta
+            .modified()
+            .map_err(|e| StorageError::io("stat", from, e))?;
         let file = OpenOptions::new()
             .write(true)
+            .create_new(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(to)
-            .map_err(|e| StorageError::io("open", to, e))?;
+            .map_err(|e| StorageError::io("create", to, e))?;
+        copy_sparse(&source, &file, meta.len()).map_err(|e| StorageError::io("copy", to, e))?;
         file.set_modified(modified)
             .map_err(|e| StorageError::io("set the time of", to, e))?;
         file.sync_all().map_err(|e| StorageError::io("sync", to, e))
@@ -619,4 +628,43 @@ fn move_file(from: &Path, to: &Path) -> Result<(), StorageError> {
         return Err(e);
     }
     std::fs::remove_file(from).map_err(|e| StorageError::io("remove", from, e))
+}
+
+/// Copies the `len` bytes of `source` into the empty `target`, keeping holes: only the ranges the file
+/// system reports as data (`SEEK_DATA`/`SEEK_HOLE`) are read and written, so a half-downloaded sparse
+/// file stays sparse. Where the file system cannot say, everything is data.
+fn copy_sparse(source: &File, target: &File, len: u64) -> std::io::Result<()> {
+    use rustix::fs::{SeekFrom, seek};
+    target.set_len(len)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < len {
+        let start = match seek(source, SeekFrom::Data(at)) {
+            Ok(start) => start,
+            // Nothing but a hole from `at` to the end.
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => at,
+            Err(e) => return Err(e.into()),
+        };
+        let end = match seek(source, SeekFrom::Hole(start)) {
+            Ok(end) => end.min(len),
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => len,
+            Err(e) => return Err(e.into()),
+        };
+        let mut pos = start;
+        while pos < end {
+            let want = usize::try_from(end - pos)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            let got = source.read_at(&mut buf[..want], pos)?;
+            if got == 0 {
+                // The file shrank under us: what is left stays a hole.
+                return Ok(());
+            }
+            target.write_all_at(&buf[..got], pos)?;
+            pos += got as u64;
+        }
+        at = end.max(start + 1);
+    }
+    Ok(())
 }

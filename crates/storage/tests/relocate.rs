@@ -147,3 +147,31 @@ fn the_same_place_is_no_move() {
     assert_eq!(std::fs::read(again.file_path(1)).unwrap(), [2; 12]);
     assert!(dir.path().join("album/disc 2/b.bin").exists());
 }
+
+#[test]
+fn a_sparse_file_stays_sparse_on_another_file_system() {
+    // 64 MiB with 16 KiB written in its middle: a download barely begun.
+    let old = tempfile::tempdir().unwrap();
+    let new = tempfile::tempdir_in("/dev/shm").expect("/dev/shm exists on Linux");
+    let len = 64 << 20;
+    let layout = Layout::new(vec![FileEntry::new("big.iso", len)], 16 << 10).unwrap();
+    let storage = Storage::new(old.path(), layout, StorageOptions::default()).unwrap();
+    storage.write_block(2000, 0, &[9; 16 << 10]).unwrap();
+    let moved = storage.relocate(new.path()).unwrap();
+    let path = new.path().join("big.iso");
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), len);
+    // 512-byte blocks: far less than the 64 MiB a full copy would allocate.
+    assert!(
+        meta.blocks() * 512 < 1 << 20,
+        "{} bytes allocated",
+        meta.blocks() * 512
+    );
+    let mut block = [0; 16 << 10];
+    moved.read_block(2000, 0, &mut block).unwrap();
+    assert_eq!(block, [9; 16 << 10]);
+    moved.read_block(1999, 0, &mut block).unwrap();
+    assert_eq!(block, [0; 16 << 10]);
+    moved.read_block(4095, 0, &mut block).unwrap();
+    assert_eq!(block, [0; 16 << 10]);
+}
