@@ -272,14 +272,7 @@ impl MetadataStage {
 
     /// Handles one event; `Some` with the verified info dictionary when it is complete.
     fn handle(&mut self, event: Event) -> Option<Vec<u8>> {
-        if matches!(
-            event,
-            Event::Pause
-                | Event::Resume
-                | Event::SetLimits(..)
-                | Event::SetFilePriorities(_)
-                | Event::SetSequential(_)
-        ) {
+        if event.is_choice() {
             let info = self.apply(event);
             self.save_settings();
             return info;

@@ -69,6 +69,20 @@ pub(crate) enum Event {
     Shutdown,
 }
 
+impl Event {
+    /// Whether it changes one of the user's choices kept in `<hash>.settings` (`settings.rs`).
+    pub(crate) fn is_choice(&self) -> bool {
+        matches!(
+            self,
+            Event::Pause
+                | Event::Resume
+                | Event::SetLimits(..)
+                | Event::SetFilePriorities(_)
+                | Event::SetSequential(_)
+        )
+    }
+}
+
 /// What the torrent needs from its metainfo.
 #[derive(Debug, Clone)]
 pub(crate) struct TorrentInfo {
@@ -731,14 +745,7 @@ impl Torrent {
 
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
-        let choice = matches!(
-            event,
-            Event::Pause
-                | Event::Resume
-                | Event::SetLimits(..)
-                | Event::SetFilePriorities(_)
-                | Event::SetSequential(_)
-        );
+        let choice = event.is_choice();
         match event {
             Event::PeerConnected {
                 key,

@@ -254,13 +254,24 @@ async fn interop_transmission_downloads_from_shoal() {
     transmission_leeches_from_shoal("-et", common::loopback(70)).await;
 }
 
-/// aria2c downloading `torrent_file` into `download` (no DHT, LPD or PEX; `extra` flags on top), exiting
-/// 0 once the download is complete and verified.
-fn aria2(torrent_file: &Path, download: &Path, extra: &[&str]) -> Guard {
+/// aria2c (no DHT, LPD or PEX; `extra` flags on top) downloads from a Shoal seeder with `config`,
+/// which dials it: aria2c announces first, and the tracker tells the seeder about it. Once aria2c has
+/// exited 0 (with `--seed-time=0`: the download complete and verified) and the files are checked,
+/// returns whether a snapshot showed an encrypted connection that the seeder dialed.
+async fn aria2_leeches_from_shoal(extra: &[&str], config: shoal_session::SessionConfig) -> bool {
+    let work = tempfile::tempdir().unwrap();
+    let Setup {
+        tracker,
+        hash,
+        content,
+        torrent,
+        torrent_file,
+    } = setup(work.path()).await;
+    let download = work.path().join("download");
     let aria2 = Command::new("aria2c")
-        .arg(torrent_file)
+        .arg(&torrent_file)
         .arg("--dir")
-        .arg(download)
+        .arg(&download)
         .args([
             "--enable-dht=false",
             "--bt-enable-lpd=false",
@@ -277,25 +288,10 @@ fn aria2(torrent_file: &Path, download: &Path, extra: &[&str]) -> Guard {
         .stderr(Stdio::null())
         .spawn()
         .expect("aria2c is needed (cargo xtask ci installs it)");
-    Guard(aria2)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interop_aria2_downloads_from_shoal() {
-    let work = tempfile::tempdir().unwrap();
-    let Setup {
-        tracker,
-        hash,
-        content,
-        torrent,
-        torrent_file,
-    } = setup(work.path()).await;
-    let download = work.path().join("download");
-    let mut aria2 = aria2(&torrent_file, &download, &[]);
-    // aria2 announces first; then the Shoal seeder learns its address and connects to it.
+    let mut aria2 = Guard(aria2);
     tracker.wait_for_leecher(hash).await;
-    let (seeder, _seed) = common::start(common::loopback(71), torrent, work.path(), vec![]).await;
-    // With --seed-time=0 aria2c exits 0 once the download is complete and verified.
+    let (seeder, seed) = common::start(config, torrent, work.path(), vec![]).await;
+    let encrypted = saw_encrypted_dial(&seed);
     eventually(Duration::from_secs(60), "aria2c to finish", || {
         matches!(aria2.0.try_wait(), Ok(Some(_)))
     })
@@ -304,6 +300,14 @@ async fn interop_aria2_downloads_from_shoal() {
     assert!(status.success(), "aria2c: {status}");
     same_files(&content, &download.join("share"));
     seeder.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(2), encrypted)
+        .await
+        .is_ok_and(|seen| seen.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_aria2_downloads_from_shoal() {
+    aria2_leeches_from_shoal(&[], common::loopback(71)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,36 +417,13 @@ async fn interop_encryption_transmission_that_requires_it_downloads_from_shoal()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_encryption_aria2_that_requires_it_downloads_from_shoal() {
-    let work = tempfile::tempdir().unwrap();
-    let Setup {
-        tracker,
-        hash,
-        content,
-        torrent,
-        torrent_file,
-    } = setup(work.path()).await;
-    let download = work.path().join("download");
-    // MSE with RC4 only: plaintext handshakes are refused.
-    let mut aria2 = aria2(
-        &torrent_file,
-        &download,
-        &["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"],
-    );
-    tracker.wait_for_leecher(hash).await;
-    let (seeder, seed) = common::start(slow_seeder(74), torrent, work.path(), vec![]).await;
-    let encrypted = saw_encrypted_dial(&seed);
-    eventually(Duration::from_secs(60), "aria2c to finish", || {
-        matches!(aria2.0.try_wait(), Ok(Some(_)))
-    })
-    .await;
-    let status = aria2.0.wait().unwrap();
-    assert!(status.success(), "aria2c: {status}");
-    same_files(&content, &download.join("share"));
+    // MSE with RC4 only: aria2c refuses plaintext handshakes.
     assert!(
-        tokio::time::timeout(Duration::from_secs(2), encrypted)
-            .await
-            .is_ok_and(|seen| seen.unwrap()),
+        aria2_leeches_from_shoal(
+            &["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"],
+            slow_seeder(74)
+        )
+        .await,
         "no snapshot showed an encrypted connection to aria2"
     );
-    seeder.shutdown().await;
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use common::lt_peer;
@@ -16,6 +17,34 @@ fn config(seed: u64, encryption: Encryption) -> SessionConfig {
         encryption,
         ..common::loopback(seed)
     }
+}
+
+/// Downloads the payload in `source` (torrent `bytes`) with `encryption` from the libtorrent peer on
+/// `port`, at 1 MiB/s so its connection shows in a few snapshots; checks the files and that no piece
+/// failed, and returns whether an RC4-encrypted connection showed on the way.
+async fn download_from_lt(
+    bytes: Vec<u8>,
+    source: &Path,
+    port: u16,
+    seed: u64,
+    encryption: Encryption,
+) -> bool {
+    let target = tempfile::tempdir().unwrap();
+    let (session, handle) = common::start(
+        SessionConfig {
+            download_limit: Some(1 << 20),
+            ..config(seed, encryption)
+        },
+        bytes,
+        target.path(),
+        vec![SocketAddr::from(([127, 0, 0, 1], port))],
+    )
+    .await;
+    let encrypted = common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await;
+    common::same_payload(&source.join("payload"), &target.path().join("payload"));
+    assert_eq!(handle.stats().borrow().hash_failures, 0);
+    session.shutdown().await;
+    encrypted
 }
 
 /// Watches for `limit`: true if the torrent got any piece or any peer connection.
@@ -50,26 +79,8 @@ async fn interop_encryption_download_from_libtorrent_that_requires_it() {
     assert!(!met_anyone(&handle, Duration::from_secs(4)).await);
     plain.shutdown().await;
 
-    // The default: plaintext first, then MSE once the peer hangs up. The download is rate-limited so
-    // the connection shows in a few snapshots.
-    let target = tempfile::tempdir().unwrap();
-    let (session, handle) = common::start(
-        SessionConfig {
-            download_limit: Some(1 << 20),
-            ..config(91, Encryption::Enabled)
-        },
-        bytes,
-        target.path(),
-        vec![peer],
-    )
-    .await;
-    assert!(common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await);
-    common::same_payload(
-        &source.path().join("payload"),
-        &target.path().join("payload"),
-    );
-    assert_eq!(handle.stats().borrow().hash_failures, 0);
-    session.shutdown().await;
+    // The default: plaintext first, then MSE once the peer hangs up.
+    assert!(download_from_lt(bytes, source.path(), port, 91, Encryption::Enabled).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,23 +194,7 @@ async fn interop_encryption_required_reaches_only_peers_that_speak_it() {
     // libtorrent as it ships (either way, plaintext preferred): offered only RC4, it takes it.
     let port = common::free_port();
     let _seeder = lt_peer("seed", &torrent, source.path(), port, &[], &[]);
-    let target = tempfile::tempdir().unwrap();
-    let (session, handle) = common::start(
-        SessionConfig {
-            download_limit: Some(1 << 20),
-            ..config(95, Encryption::Required)
-        },
-        bytes,
-        target.path(),
-        vec![SocketAddr::from(([127, 0, 0, 1], port))],
-    )
-    .await;
-    assert!(common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await);
-    common::same_payload(
-        &source.path().join("payload"),
-        &target.path().join("payload"),
-    );
-    session.shutdown().await;
+    assert!(download_from_lt(bytes, source.path(), port, 95, Encryption::Required).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,24 +244,9 @@ async fn interop_encryption_preferred_falls_back_to_plaintext_for_peers_without_
         &[],
         &["enc=disabled"],
     );
-    let target = tempfile::tempdir().unwrap();
-    let (session, handle) = common::start(
-        SessionConfig {
-            download_limit: Some(1 << 20),
-            ..config(97, Encryption::Preferred)
-        },
-        std::fs::read(&torrent).unwrap(),
-        target.path(),
-        vec![SocketAddr::from(([127, 0, 0, 1], port))],
-    )
-    .await;
+    let bytes = std::fs::read(&torrent).unwrap();
     assert!(
-        !common::seeding_saw_encryption(&handle, Duration::from_secs(60)).await,
+        !download_from_lt(bytes, source.path(), port, 97, Encryption::Preferred).await,
         "a peer without encryption cannot have had an encrypted connection"
     );
-    common::same_payload(
-        &source.path().join("payload"),
-        &target.path().join("payload"),
-    );
-    session.shutdown().await;
 }
