@@ -67,7 +67,7 @@ async fn interop_libtorrent_downloads_from_shoal() {
 
     let target = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let mut leecher = lt_peer(
+    let leecher = lt_peer(
         "leech",
         &torrent,
         target.path(),
@@ -75,14 +75,7 @@ async fn interop_libtorrent_downloads_from_shoal() {
         &[session.local_addr()],
         &[],
     );
-    let done = tokio::task::spawn_blocking(move || {
-        let line = leecher.next_line();
-        (leecher, line)
-    });
-    let (_leecher, line) = tokio::time::timeout(Duration::from_secs(60), done)
-        .await
-        .expect("libtorrent finished")
-        .unwrap();
+    let (_leecher, line) = leecher.next_line_within(Duration::from_secs(60)).await;
     assert_eq!(line, "DONE");
     common::same_payload(
         &source.path().join("payload"),

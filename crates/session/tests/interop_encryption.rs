@@ -125,7 +125,7 @@ async fn interop_encryption_libtorrent_that_requires_it_downloads_from_shoal() {
     .await;
     common::seeding(&handle, Duration::from_secs(30)).await;
     let target = tempfile::tempdir().unwrap();
-    let mut leecher = lt_peer(
+    let leecher = lt_peer(
         "leech",
         &torrent,
         target.path(),
@@ -142,14 +142,7 @@ async fn interop_encryption_libtorrent_that_requires_it_downloads_from_shoal() {
                 .is_ok()
         })
     };
-    let done = tokio::task::spawn_blocking(move || {
-        let line = leecher.next_line();
-        (leecher, line)
-    });
-    let (_leecher, line) = tokio::time::timeout(Duration::from_secs(60), done)
-        .await
-        .expect("libtorrent finished")
-        .unwrap();
+    let (_leecher, line) = leecher.next_line_within(Duration::from_secs(60)).await;
     assert_eq!(line, "DONE");
     common::same_payload(
         &source.path().join("payload"),

@@ -103,6 +103,21 @@ fn wait_for_exit(status_file: &Path, limit: Duration) -> Option<String> {
     None
 }
 
+/// A directory holding `song.ogg` (300,000 bytes) and `song.torrent` made from it by `torrent-cli
+/// create`, and the binary's path.
+fn song() -> (tempfile::TempDir, &'static Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_torrent-cli"));
+    std::fs::write(dir.path().join("song.ogg"), vec![7u8; 300_000]).unwrap();
+    let created = Command::new(binary)
+        .args(["create", "song.ogg", "--no-date", "-o", "song.torrent"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    (dir, binary)
+}
+
 fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
@@ -182,15 +197,7 @@ fn interop_tui_demo_in_tmux() {
 /// limit at once and is paused, and the screen says why.
 #[test]
 fn interop_tui_pauses_a_torrent_at_its_seeding_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let binary = Path::new(env!("CARGO_BIN_EXE_torrent-cli"));
-    std::fs::write(dir.path().join("song.ogg"), vec![7u8; 300_000]).unwrap();
-    let created = Command::new(binary)
-        .args(["create", "song.ogg", "--no-date", "-o", "song.torrent"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{created:?}");
+    let (dir, binary) = song();
     let status_file = dir.path().join("status");
     let command = format!(
         "cd {dir} && {binary} add song.torrent -o . --seed-ratio 0 --no-dht --bind 127.0.0.1 \
@@ -221,15 +228,7 @@ fn interop_tui_pauses_a_torrent_at_its_seeding_limit() {
 /// the old place) while the torrent seeds on.
 #[test]
 fn interop_tui_moves_a_torrents_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let binary = Path::new(env!("CARGO_BIN_EXE_torrent-cli"));
-    std::fs::write(dir.path().join("song.ogg"), vec![7u8; 300_000]).unwrap();
-    let created = Command::new(binary)
-        .args(["create", "song.ogg", "--no-date", "-o", "song.torrent"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{created:?}");
+    let (dir, binary) = song();
     let status_file = dir.path().join("status");
     let command = format!(
         "cd {dir} && {binary} open song.torrent -o . --move-to auto --no-dht --bind 127.0.0.1 \

@@ -202,6 +202,19 @@ impl Script {
         self.stdout.read_line(&mut line).unwrap();
         line.trim().to_string()
     }
+
+    /// The next line, read on a blocking thread so the runtime goes on; panics after `limit`.
+    pub async fn next_line_within(self, limit: Duration) -> (Self, String) {
+        let read = tokio::task::spawn_blocking(move || {
+            let mut script = self;
+            let line = script.next_line();
+            (script, line)
+        });
+        tokio::time::timeout(limit, read)
+            .await
+            .expect("the script printed its next line in time")
+            .unwrap()
+    }
 }
 
 impl Drop for Script {
