@@ -302,11 +302,13 @@ pub(crate) async fn identify(
         .read_exact(&mut first)
         .await
         .map_err(|e| format!("read handshake: {e}"))?;
-    let mut link = if first[0] == 19 && &first[1..] == shoal_wire::PROTOCOL {
+    // A plaintext handshake names its torrent itself; an MSE one names it in the key exchange, and the
+    // handshake inside must agree.
+    let (mut link, named) = if first[0] == 19 && &first[1..] == shoal_wire::PROTOCOL {
         if !encryption.allows_plaintext() {
             return Err("plaintext handshake refused: encryption is required".into());
         }
-        Link::plain(stream, first.to_vec())
+        (Link::plain(stream, first.to_vec()), None)
     } else {
         let accept = encryption.accept();
         if accept.is_empty() {
@@ -315,15 +317,13 @@ pub(crate) async fn identify(
         let negotiated = shoal_mse::respond(&mut stream, &first, find, accept)
             .await
             .map_err(|e| e.to_string())?;
-        let expected = negotiated.info_hash;
-        let mut link = Link::negotiated(stream, negotiated);
-        let theirs = read_handshake(&mut link).await.map_err(|f| f.reason)?;
-        if theirs.info_hash != expected {
-            return Err("the handshake inside MSE names another torrent".into());
-        }
-        return Ok((link, theirs));
+        let named = negotiated.info_hash;
+        (Link::negotiated(stream, negotiated), Some(named))
     };
     let theirs = read_handshake(&mut link).await.map_err(|f| f.reason)?;
+    if named.is_some_and(|named| named != theirs.info_hash) {
+        return Err("the handshake inside MSE names another torrent".into());
+    }
     Ok((link, theirs))
 }
 

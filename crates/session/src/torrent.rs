@@ -320,7 +320,7 @@ pub(crate) type MoveReply = tokio::sync::oneshot::Sender<Result<(PathBuf, PathBu
 #[derive(Debug)]
 struct Moving {
     to: PathBuf,
-    reply: Option<MoveReply>,
+    reply: MoveReply,
     /// Paused by the user before the move: stays paused after it.
     was_paused: bool,
     /// The file work has been handed to a blocking thread.
@@ -871,16 +871,16 @@ impl Torrent {
         } else {
             None
         };
-        let to = match (refused, std::path::absolute(&to)) {
-            (Some(why), _) => {
-                let _ = reply.send(Err(why));
-                return;
-            }
-            (None, Err(e)) => {
+        if let Some(why) = refused {
+            let _ = reply.send(Err(why));
+            return;
+        }
+        let to = match std::path::absolute(&to) {
+            Ok(to) => to,
+            Err(e) => {
                 let _ = reply.send(Err(format!("{}: {e}", to.display())));
                 return;
             }
-            (None, Ok(to)) => to,
         };
         if to == from {
             let _ = reply.send(Ok((from, to)));
@@ -891,7 +891,7 @@ impl Torrent {
         self.state = TorrentState::Moving;
         self.moving = Some(Moving {
             to,
-            reply: Some(reply),
+            reply,
             was_paused,
             started: false,
         });
@@ -924,7 +924,7 @@ impl Torrent {
     /// directory for the next start), or at the old one if the move failed; transfers resume unless
     /// the torrent was paused (or `resume` is false: the session is stopping).
     fn finish_move(&mut self, moved: Result<Storage, String>, resume: bool, now: Instant) {
-        let Some(mut moving) = self.moving.take() else {
+        let Some(moving) = self.moving.take() else {
             return;
         };
         let from = self.storage.root().to_path_buf();
@@ -941,9 +941,7 @@ impl Torrent {
         if let Err(e) = &result {
             tracing::warn!(error = %e, "moving the data failed; it stays where it was");
         }
-        if let Some(reply) = moving.reply.take() {
-            let _ = reply.send(result);
-        }
+        let _ = moving.reply.send(result);
         self.state = TorrentState::Paused;
         if resume && !moving.was_paused {
             self.resume_all(now);

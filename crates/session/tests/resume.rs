@@ -387,14 +387,13 @@ async fn a_restored_torrent_comes_back_as_it_was_left() {
 
     let state = tempfile::tempdir().unwrap();
     let target = tempfile::tempdir().unwrap();
-    let session = Session::new(config(state.path())).await.unwrap();
-    let handle = session
-        .add_torrent(AddTorrent {
-            torrent,
-            save_path: target.path().into(),
-            peers: vec![seeder.local_addr()],
-        })
-        .unwrap();
+    let (session, handle) = common::start(
+        config(state.path()),
+        torrent,
+        target.path(),
+        vec![seeder.local_addr()],
+    )
+    .await;
     // b.bin skipped: the torrent seeds once a.bin is in.
     handle
         .set_file_priorities(vec![

@@ -482,14 +482,7 @@ async fn a_running_web_seed_leaves_the_peer_slots_to_peers() {
     let mut config = common::loopback(56);
     config.limits.max_peers_per_torrent = 1;
     let target = tempfile::tempdir().unwrap();
-    let session = Session::new(config).await.unwrap();
-    let handle = session
-        .add_torrent(AddTorrent {
-            torrent,
-            save_path: target.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
+    let (session, handle) = common::start(config, torrent, target.path(), vec![]).await;
     let mut stats = handle.stats();
     tokio::time::timeout(
         Duration::from_secs(10),
@@ -529,14 +522,8 @@ async fn at_most_sixteen_web_seeds_run() {
     }
     let torrent = builder.build().unwrap().bytes;
     let target = tempfile::tempdir().unwrap();
-    let session = Session::new(common::loopback(57)).await.unwrap();
-    let handle = session
-        .add_torrent(AddTorrent {
-            torrent,
-            save_path: target.path().into(),
-            peers: vec![],
-        })
-        .unwrap();
+    let (session, handle) =
+        common::start(common::loopback(57), torrent, target.path(), vec![]).await;
     let mut stats = handle.stats();
     // The `Ref` that `wait_for` returns holds the channel's lock: turn it into a bool at once.
     let sixteen = tokio::time::timeout(

@@ -379,8 +379,7 @@ impl Storage {
                 }
             }
             // The folders made for them, the failed file's included.
-            let all: Vec<usize> = (0..self.layout.files().len()).collect();
-            target.remove_empty_dirs(&all);
+            target.remove_empty_dirs(0..self.layout.files().len());
             return Err(match stranded {
                 None => cause,
                 Some(stranded) => StorageError::Stranded {
@@ -389,7 +388,7 @@ impl Storage {
                 },
             });
         }
-        self.remove_empty_dirs(&moved);
+        self.remove_empty_dirs(moved);
         Ok(target)
     }
 
@@ -430,8 +429,8 @@ impl Storage {
     }
 
     /// Removes the directories above the given files, under the root, that are now empty.
-    fn remove_empty_dirs(&self, files: &[usize]) {
-        for &index in files {
+    fn remove_empty_dirs(&self, files: impl IntoIterator<Item = usize>) {
+        for index in files {
             let mut dir = self.file_path(index);
             while dir.pop() && dir.starts_with(&self.root) && dir != self.root {
                 // Fails (and stops) at the first directory that still holds something.
