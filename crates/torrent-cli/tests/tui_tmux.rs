@@ -66,6 +66,18 @@ impl Tmux {
         assert!(output.status.success(), "send-keys {keys:?} failed");
     }
 
+    /// Presses `q` (and `y` if asked to confirm) and asserts the program exits with status 0, as the
+    /// wrapper command records it in `status_file`.
+    fn quit_cleanly(&self, status_file: &Path) {
+        self.keys(&["q"]);
+        std::thread::sleep(Duration::from_millis(500));
+        if self.screen().contains("Quit Shoal?") {
+            self.keys(&["y"]);
+        }
+        let status = wait_for_exit(status_file, Duration::from_secs(30));
+        assert_eq!(status.as_deref(), Some("0"), "{}", self.screen());
+    }
+
     /// Polls the screen until `done` holds, failing with the last screen after `limit`.
     fn wait_for(&self, what: &str, limit: Duration, done: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -214,13 +226,7 @@ fn interop_tui_pauses_a_torrent_at_its_seeding_limit() {
     tmux.wait_for("the paused state", Duration::from_secs(10), |s| {
         s.contains("Status paused: press p to resume")
     });
-    tmux.keys(&["q"]);
-    std::thread::sleep(Duration::from_millis(500));
-    if tmux.screen().contains("Quit Shoal?") {
-        tmux.keys(&["y"]);
-    }
-    let status = wait_for_exit(&status_file, Duration::from_secs(30));
-    assert_eq!(status.as_deref(), Some("0"), "{}", tmux.screen());
+    tmux.quit_cleanly(&status_file);
 }
 
 /// `open --move-to` moves a complete torrent's data as soon as it is complete, and `m` moves it by hand:
@@ -261,11 +267,5 @@ fn interop_tui_moves_a_torrents_data() {
     tmux.wait_for("seeding again", Duration::from_secs(10), |s| {
         s.contains("seeding")
     });
-    tmux.keys(&["q"]);
-    std::thread::sleep(Duration::from_millis(500));
-    if tmux.screen().contains("Quit Shoal?") {
-        tmux.keys(&["y"]);
-    }
-    let status = wait_for_exit(&status_file, Duration::from_secs(30));
-    assert_eq!(status.as_deref(), Some("0"), "{}", tmux.screen());
+    tmux.quit_cleanly(&status_file);
 }
